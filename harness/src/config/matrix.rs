@@ -1,0 +1,713 @@
+//! `matrix.yaml`: raw serde structs, then resolution into `model::matrix::Matrix` with every
+//! problem reported at `file:line:col`.
+
+use super::diag::{Diagnostics, deserialize};
+use super::images_file;
+use super::yaml::{self, Document};
+use crate::model::matrix::*;
+use crate::model::{Component, FluxVersion, KubeMinor};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const API_VERSION: &str = "flux-compat/v1alpha1";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawMatrix {
+    api_version: String,
+    kind: String,
+    kind_version: String,
+    #[serde(default)]
+    kubernetes: Vec<RawKube>,
+    #[serde(default)]
+    flux: Vec<RawFlux>,
+    #[serde(default)]
+    components: Option<Vec<String>>,
+    #[serde(default)]
+    channels: Vec<RawChannel>,
+    #[serde(default)]
+    providers: Option<Vec<RawProvider>>,
+    #[serde(default)]
+    timeouts: RawTimeouts,
+    #[serde(default)]
+    parallelism: RawParallelism,
+    #[serde(default)]
+    scenarios: RawScenarios,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawKube {
+    minor: String,
+    version: String,
+    node_image: String,
+    #[serde(default)]
+    built_by_kind: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawFlux {
+    version: String,
+    #[serde(default)]
+    previous: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawChannel {
+    name: String,
+    registry: String,
+    operator_variant: String,
+    #[serde(default)]
+    pull_secret: Option<String>,
+    fips: bool,
+    base: RawBase,
+    #[serde(default)]
+    install: Option<RawInstall>,
+    #[serde(default)]
+    releases: Vec<RawRelease>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawBase {
+    Alpine,
+    Distroless,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawInstall {
+    Manifests,
+    Operator,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRelease {
+    flux: String,
+    #[serde(default)]
+    images: Option<BTreeMap<String, RawPin>>,
+    #[serde(default)]
+    images_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawPin {
+    tag: String,
+    digest: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawProvider {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    kubeconfig: Option<String>,
+    #[serde(default)]
+    context: Option<String>,
+    #[serde(default)]
+    kubernetes: Option<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawTimeouts {
+    cluster_create: Option<String>,
+    install: Option<String>,
+    verify: Option<String>,
+    scenario: Option<String>,
+    step: Option<String>,
+    teardown: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawParallelism {
+    #[serde(default)]
+    cells: usize,
+    #[serde(default)]
+    cluster_creates: usize,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawScenarios {
+    #[serde(default)]
+    directory: Option<String>,
+    #[serde(default)]
+    include: RawSelect,
+    #[serde(default)]
+    exclude: RawSelect,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawSelect {
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// A digest-pinned reference: `name[:tag]@sha256:<64 hex>`.
+pub fn split_digest(image: &str) -> Option<(&str, &str)> {
+    let (name, digest) = image.split_once('@')?;
+    is_sha256_digest(digest).then_some((name, digest))
+}
+
+pub fn is_sha256_digest(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Names of channels, providers and scenarios: lower-case DNS labels.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn duration(
+    doc: &Document,
+    file: &Path,
+    path: &str,
+    raw: &Option<String>,
+    default: Duration,
+    d: &mut Diagnostics,
+) -> Duration {
+    match raw {
+        None => default,
+        Some(s) => match humantime::parse_duration(s) {
+            Ok(v) if !v.is_zero() => v,
+            Ok(_) => {
+                d.push(
+                    file,
+                    doc.value_pos(path),
+                    format!("timeout `{s}` must be greater than zero"),
+                );
+                default
+            }
+            Err(e) => {
+                d.push(
+                    file,
+                    doc.value_pos(path),
+                    format!("`{s}` is not a duration ({e}); expected e.g. `90s`, `5m`"),
+                );
+                default
+            }
+        },
+    }
+}
+
+/// Parse and resolve a matrix file. Problems go into `d`; `None` when the file could not be
+/// read into the raw structure at all.
+pub fn load(file: &Path, text: &str, d: &mut Diagnostics) -> Option<Matrix> {
+    let doc = match yaml::parse_single(text) {
+        Ok(doc) => doc,
+        Err(p) => {
+            d.yaml(file, p);
+            return None;
+        }
+    };
+    let raw: RawMatrix = deserialize(&doc, &doc.value, "", file, d)?;
+    Some(resolve(file, &doc, raw, d))
+}
+
+fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> Matrix {
+    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    if raw.api_version != API_VERSION {
+        d.push(
+            file,
+            doc.value_pos("apiVersion"),
+            format!(
+                "unsupported apiVersion `{}`; expected `{API_VERSION}`",
+                raw.api_version
+            ),
+        );
+    }
+    if raw.kind != "Matrix" {
+        d.push(
+            file,
+            doc.value_pos("kind"),
+            format!("unexpected kind `{}`; expected `Matrix`", raw.kind),
+        );
+    }
+    if !raw.kind_version.starts_with('v') {
+        d.push(
+            file,
+            doc.value_pos("kindVersion"),
+            format!(
+                "kind version `{}` must look like `v0.33.0`",
+                raw.kind_version
+            ),
+        );
+    }
+
+    // Kubernetes minors
+    if raw.kubernetes.is_empty() {
+        d.push(
+            file,
+            doc.pos("kubernetes"),
+            "empty matrix: `kubernetes` lists no Kubernetes minors",
+        );
+    }
+    let mut kubernetes = Vec::new();
+    let mut seen_minors = BTreeSet::new();
+    for (i, k) in raw.kubernetes.iter().enumerate() {
+        let p = format!("kubernetes[{i}]");
+        let minor = match k.minor.parse::<KubeMinor>() {
+            Ok(m) => m,
+            Err(e) => {
+                d.push(file, doc.value_pos(&format!("{p}.minor")), e.to_string());
+                continue;
+            }
+        };
+        if !seen_minors.insert(minor) {
+            d.push(
+                file,
+                doc.value_pos(&format!("{p}.minor")),
+                format!("duplicate Kubernetes minor `{minor}`"),
+            );
+        }
+        if KubeMinor::of_version(&k.version) != Some(minor) {
+            d.push(
+                file,
+                doc.value_pos(&format!("{p}.version")),
+                format!("version `{}` is not a patch of minor `{minor}`", k.version),
+            );
+        }
+        let digest = match split_digest(&k.node_image) {
+            Some((name, digest)) => {
+                let tag = name.rsplit_once(':').map(|(_, t)| t).unwrap_or("");
+                if !tag.is_empty() && tag != k.version {
+                    d.push(
+                        file,
+                        doc.value_pos(&format!("{p}.nodeImage")),
+                        format!(
+                            "node image tag `{tag}` does not match version `{}`",
+                            k.version
+                        ),
+                    );
+                }
+                digest.to_string()
+            }
+            None => {
+                d.push(
+                    file,
+                    doc.value_pos(&format!("{p}.nodeImage")),
+                    format!(
+                        "node image `{}` is not pinned by digest; expected `kindest/node:{}@sha256:<64 hex digits>`",
+                        k.node_image, k.version
+                    ),
+                );
+                String::new()
+            }
+        };
+        kubernetes.push(KubeEntry {
+            minor,
+            version: k.version.clone(),
+            node_image: k.node_image.clone(),
+            node_image_digest: digest,
+            built_by_kind: k.built_by_kind.clone(),
+        });
+    }
+    kubernetes.sort_by(|a, b| b.minor.cmp(&a.minor));
+
+    // Flux versions
+    if raw.flux.is_empty() {
+        d.push(
+            file,
+            doc.pos("flux"),
+            "empty matrix: `flux` lists no Flux versions",
+        );
+    }
+    let mut flux = Vec::new();
+    for (i, f) in raw.flux.iter().enumerate() {
+        let p = format!("flux[{i}]");
+        let Ok(version) = f.version.parse::<FluxVersion>() else {
+            d.push(
+                file,
+                doc.value_pos(&format!("{p}.version")),
+                format!(
+                    "`{}` is not a Flux version (expected e.g. `v2.9.4`)",
+                    f.version
+                ),
+            );
+            continue;
+        };
+        let previous = f
+            .previous
+            .as_ref()
+            .and_then(|s| match s.parse::<FluxVersion>() {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    d.push(file, doc.value_pos(&format!("{p}.previous")), e.to_string());
+                    None
+                }
+            });
+        if flux.iter().any(|e: &FluxEntry| e.version == version) {
+            d.push(
+                file,
+                doc.value_pos(&format!("{p}.version")),
+                format!("duplicate Flux version `{version}`"),
+            );
+        }
+        flux.push(FluxEntry { version, previous });
+    }
+
+    // Components
+    let mut components = Vec::new();
+    match &raw.components {
+        None => components.extend(Component::DEFAULTS),
+        Some(list) => {
+            for (i, name) in list.iter().enumerate() {
+                match name.parse::<Component>() {
+                    Ok(c) if components.contains(&c) => d.push(
+                        file,
+                        doc.value_pos(&format!("components[{i}]")),
+                        format!("duplicate component `{c}`"),
+                    ),
+                    Ok(c) => components.push(c),
+                    Err(e) => d.push(
+                        file,
+                        doc.value_pos(&format!("components[{i}]")),
+                        e.to_string(),
+                    ),
+                }
+            }
+            if list.is_empty() {
+                d.push(
+                    file,
+                    doc.pos("components"),
+                    "`components` is empty: at least source-controller is needed",
+                );
+            }
+        }
+    }
+    components.sort();
+
+    // Channels
+    if raw.channels.is_empty() {
+        d.push(
+            file,
+            doc.pos("channels"),
+            "empty matrix: `channels` lists no image channels",
+        );
+    }
+    let mut channels: Vec<Channel> = Vec::new();
+    for (i, c) in raw.channels.iter().enumerate() {
+        let p = format!("channels[{i}]");
+        if !is_name(&c.name) {
+            d.push(
+                file,
+                doc.value_pos(&format!("{p}.name")),
+                format!(
+                    "channel name `{}` must be a lower-case DNS label (a-z, 0-9, -)",
+                    c.name
+                ),
+            );
+        }
+        if channels.iter().any(|o| o.name == c.name) {
+            d.push(
+                file,
+                doc.value_pos(&format!("{p}.name")),
+                format!("duplicate channel `{}`", c.name),
+            );
+        }
+        let mut releases = BTreeMap::new();
+        for (j, r) in c.releases.iter().enumerate() {
+            let rp = format!("{p}.releases[{j}]");
+            let Ok(version) = r.flux.parse::<FluxVersion>() else {
+                d.push(
+                    file,
+                    doc.value_pos(&format!("{rp}.flux")),
+                    format!(
+                        "`{}` is not a Flux version (expected e.g. `v2.9.4`)",
+                        r.flux
+                    ),
+                );
+                continue;
+            };
+            let release = match (&r.images, &r.images_file) {
+                (Some(_), Some(_)) | (None, None) => {
+                    d.push(
+                        file,
+                        doc.pos(&rp),
+                        "a release needs exactly one of `images` and `imagesFile`",
+                    );
+                    continue;
+                }
+                (Some(images), None) => {
+                    let mut pins = BTreeMap::new();
+                    for (name, pin) in images {
+                        let ip = format!("{rp}.images.{name}");
+                        let comp = match name.parse::<Component>() {
+                            Ok(comp) => comp,
+                            Err(e) => {
+                                d.push(file, doc.pos(&ip), e.to_string());
+                                continue;
+                            }
+                        };
+                        if !is_sha256_digest(&pin.digest) {
+                            d.push(
+                                file,
+                                doc.value_pos(&format!("{ip}.digest")),
+                                format!("digest `{}` must be `sha256:` followed by 64 lower-case hex digits", pin.digest),
+                            );
+                        }
+                        pins.insert(
+                            comp,
+                            ImagePin {
+                                repository: format!(
+                                    "{}/{}",
+                                    c.registry.trim_end_matches('/'),
+                                    comp.name()
+                                ),
+                                tag: pin.tag.clone(),
+                                digest: pin.digest.clone(),
+                            },
+                        );
+                    }
+                    ChannelRelease {
+                        images_file: None,
+                        images: pins,
+                    }
+                }
+                (None, Some(path)) => {
+                    let resolved = base_dir.join(path);
+                    let images = images_file::load(&resolved, d).unwrap_or_default();
+                    ChannelRelease {
+                        images_file: Some(PathBuf::from(path)),
+                        images,
+                    }
+                }
+            };
+            let missing: Vec<_> = components
+                .iter()
+                .filter(|c| !release.images.contains_key(c))
+                .map(|c| c.name())
+                .collect();
+            if !missing.is_empty() && (r.images.is_some() || !release.images.is_empty()) {
+                d.push(
+                    file,
+                    doc.pos(&rp),
+                    format!(
+                        "channel `{}` at Flux {version} pins no image for installed components: {}",
+                        c.name,
+                        missing.join(", ")
+                    ),
+                );
+            }
+            if releases.insert(version.clone(), release).is_some() {
+                d.push(
+                    file,
+                    doc.value_pos(&format!("{rp}.flux")),
+                    format!("duplicate release `{version}`"),
+                );
+            }
+        }
+        channels.push(Channel {
+            name: c.name.clone(),
+            registry: c.registry.trim_end_matches('/').to_string(),
+            operator_variant: c.operator_variant.clone(),
+            pull_secret: c.pull_secret.clone(),
+            fips: c.fips,
+            base: match c.base {
+                RawBase::Alpine => Base::Alpine,
+                RawBase::Distroless => Base::Distroless,
+            },
+            install: match c.install {
+                None | Some(RawInstall::Manifests) => InstallRoute::Manifests,
+                Some(RawInstall::Operator) => InstallRoute::Operator,
+            },
+            releases,
+        });
+    }
+
+    // Providers
+    let providers = match &raw.providers {
+        None => vec![Provider {
+            name: "kind".into(),
+            kind: ProviderKind::Kind,
+            enabled: true,
+        }],
+        Some(list) => {
+            if list.is_empty() {
+                d.push(
+                    file,
+                    doc.pos("providers"),
+                    "`providers` is empty: omit it to use kind",
+                );
+            }
+            let mut out: Vec<Provider> = Vec::new();
+            for (i, p) in list.iter().enumerate() {
+                let pp = format!("providers[{i}]");
+                if !is_name(&p.name) {
+                    d.push(
+                        file,
+                        doc.value_pos(&format!("{pp}.name")),
+                        format!("provider name `{}` must be a lower-case DNS label", p.name),
+                    );
+                }
+                if out.iter().any(|o| o.name == p.name) {
+                    d.push(
+                        file,
+                        doc.value_pos(&format!("{pp}.name")),
+                        format!("duplicate provider `{}`", p.name),
+                    );
+                }
+                let kind = match p.kind.as_str() {
+                    "kind" => ProviderKind::Kind,
+                    "existing" => {
+                        let Some(context) = p.context.clone() else {
+                            d.push(file, doc.pos(&pp), "an `existing` provider needs an explicit `context`: flux-compat never uses the current context");
+                            continue;
+                        };
+                        let Some(minor) = p.kubernetes.as_ref() else {
+                            d.push(file, doc.pos(&pp), "an `existing` provider needs `kubernetes`: the minor the cluster runs, e.g. \"1.32\"");
+                            continue;
+                        };
+                        let kubernetes = match minor.parse::<KubeMinor>() {
+                            Ok(m) => m,
+                            Err(e) => {
+                                d.push(
+                                    file,
+                                    doc.value_pos(&format!("{pp}.kubernetes")),
+                                    e.to_string(),
+                                );
+                                continue;
+                            }
+                        };
+                        ProviderKind::Existing {
+                            kubeconfig: p.kubeconfig.as_ref().map(PathBuf::from),
+                            context,
+                            kubernetes,
+                        }
+                    }
+                    other => {
+                        d.push(
+                            file,
+                            doc.value_pos(&format!("{pp}.type")),
+                            format!(
+                                "unknown provider type `{other}`; known types: `kind`, `existing`"
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                out.push(Provider {
+                    name: p.name.clone(),
+                    kind,
+                    enabled: p.enabled,
+                });
+            }
+            out
+        }
+    };
+
+    let defaults = Timeouts::default();
+    let t = &raw.timeouts;
+    let timeouts = Timeouts {
+        cluster_create: duration(
+            doc,
+            file,
+            "timeouts.clusterCreate",
+            &t.cluster_create,
+            defaults.cluster_create,
+            d,
+        ),
+        install: duration(
+            doc,
+            file,
+            "timeouts.install",
+            &t.install,
+            defaults.install,
+            d,
+        ),
+        verify: duration(doc, file, "timeouts.verify", &t.verify, defaults.verify, d),
+        scenario: duration(
+            doc,
+            file,
+            "timeouts.scenario",
+            &t.scenario,
+            defaults.scenario,
+            d,
+        ),
+        step: duration(doc, file, "timeouts.step", &t.step, defaults.step, d),
+        teardown: duration(
+            doc,
+            file,
+            "timeouts.teardown",
+            &t.teardown,
+            defaults.teardown,
+            d,
+        ),
+    };
+
+    let scenarios_dir = base_dir.join(raw.scenarios.directory.as_deref().unwrap_or("scenarios"));
+    Matrix {
+        file: file.to_path_buf(),
+        kind_version: raw.kind_version,
+        kubernetes,
+        flux,
+        components,
+        channels,
+        providers,
+        timeouts,
+        parallelism: Parallelism {
+            cells: raw.parallelism.cells,
+            cluster_creates: raw.parallelism.cluster_creates,
+        },
+        selection: Selection {
+            include_names: raw.scenarios.include.names,
+            include_tags: raw.scenarios.include.tags,
+            exclude_names: raw.scenarios.exclude.names,
+            exclude_tags: raw.scenarios.exclude.tags,
+        },
+        scenarios_dir,
+    }
+}
+
+/// Positions of the selection names, so unknown scenario names can be reported after scenarios load.
+pub fn selection_name_positions(text: &str) -> Vec<(String, yaml::Pos)> {
+    let Ok(doc) = yaml::parse_single(text) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for part in ["include", "exclude"] {
+        if let Some(list) = doc
+            .value
+            .pointer(&format!("/scenarios/{part}/names"))
+            .and_then(|v| v.as_array())
+        {
+            for (i, v) in list.iter().enumerate() {
+                if let Some(s) = v.as_str() {
+                    out.push((
+                        s.to_string(),
+                        doc.value_pos(&format!("scenarios.{part}.names[{i}]")),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}

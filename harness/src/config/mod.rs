@@ -1,0 +1,162 @@
+//! Configuration: the only place raw serde structs exist. Loads `matrix.yaml` and
+//! `scenarios/*.yaml`, validates them together and reports every problem at `file:line:col`.
+//! Pure and synchronous; nothing here touches a cluster.
+
+pub mod diag;
+pub mod images_file;
+pub mod matrix;
+pub mod scenario;
+pub mod yaml;
+
+pub use diag::{Diagnostic, Diagnostics};
+
+use crate::model::matrix::Matrix;
+use crate::model::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+/// A validated matrix with the scenarios it selects from.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub matrix: Matrix,
+    pub scenarios: Vec<Scenario>,
+}
+
+/// Where to load from.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    pub matrix: PathBuf,
+    /// Overrides the matrix's `scenarios.directory`.
+    pub scenarios_dir: Option<PathBuf>,
+}
+
+fn read(path: &Path, d: &mut Diagnostics) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            d.push(
+                path,
+                yaml::Pos { line: 1, col: 1 },
+                format!("cannot read file: {e}"),
+            );
+            None
+        }
+    }
+}
+
+/// Load and validate everything; `Err` carries every problem found, sorted.
+pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
+    let mut d = Diagnostics::default();
+    let matrix_text = read(&sources.matrix, &mut d);
+    let matrix = matrix_text
+        .as_deref()
+        .and_then(|t| matrix::load(&sources.matrix, t, &mut d));
+
+    let dir = sources
+        .scenarios_dir
+        .clone()
+        .or_else(|| matrix.as_ref().map(|m| m.scenarios_dir.clone()))
+        .unwrap_or_else(|| {
+            sources
+                .matrix
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("scenarios")
+        });
+    let channel_names: Option<Vec<String>> = matrix
+        .as_ref()
+        .map(|m| m.channels.iter().map(|c| c.name.clone()).collect());
+    let root = sources
+        .matrix
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let ctx = scenario::Context {
+        channels: channel_names.as_deref(),
+        fixtures_root: Some(&root),
+        default_timeout: matrix
+            .as_ref()
+            .map(|m| m.timeouts.scenario)
+            .unwrap_or(std::time::Duration::from_secs(600)),
+    };
+
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    match scenario_files(&dir) {
+        Ok(files) => {
+            if files.is_empty() {
+                d.push(
+                    &dir,
+                    yaml::Pos { line: 1, col: 1 },
+                    "no scenario files (`*.yaml`) in this directory",
+                );
+            }
+            for file in files {
+                let Some(text) = read(&file, &mut d) else {
+                    continue;
+                };
+                if let Some(s) = scenario::load(&file, &text, &ctx, &mut d) {
+                    if let Some(first) = scenarios.iter().find(|o| o.name == s.name) {
+                        d.push(
+                            &file,
+                            yaml::Pos { line: 1, col: 1 },
+                            format!(
+                                "duplicate scenario name `{}` (also in {})",
+                                s.name,
+                                first.file.display()
+                            ),
+                        );
+                    }
+                    scenarios.push(s);
+                }
+            }
+        }
+        Err(e) => d.push(
+            &dir,
+            yaml::Pos { line: 1, col: 1 },
+            format!("cannot read scenarios directory: {e}"),
+        ),
+    }
+
+    // Selection names must exist: a typo would silently run nothing.
+    if let (Some(text), Some(_)) = (&matrix_text, &matrix) {
+        let known: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        for (name, pos) in matrix::selection_name_positions(text) {
+            if !known.contains(&name.as_str()) {
+                let list = known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                d.push(
+                    &sources.matrix,
+                    pos,
+                    format!("unknown scenario `{name}`; known scenarios: {list}"),
+                );
+            }
+        }
+    }
+
+    match matrix {
+        Some(matrix) if d.is_empty() => {
+            scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(Loaded { matrix, scenarios })
+        }
+        _ => Err(d.into_sorted()),
+    }
+}
+
+/// `*.yaml` / `*.yml` files directly in `dir`, sorted; README and hidden files are ignored.
+pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,13 @@
+//! flux-compat: proves a Flux distribution (a Flux version and an image channel) works on a set of
+//! Kubernetes versions, with evidence: JUnit, JSON and Markdown reports.
+//!
+//! Module map (see DESIGN in the project docs): `model` (pure types) ← `config` (load + validate)
+//! ← `plan` (expand, filter, partition) ← `report` (the only writer of terminal and files).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod model;
+pub mod plan;
+pub mod report;

@@ -1,0 +1,199 @@
+//! The resolved matrix: Kubernetes minors (kind node images pinned by digest), Flux versions,
+//! channels with their per-component image pins, providers, timeouts and parallelism.
+
+use super::{Component, FluxVersion, KubeMinor};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Matrix {
+    pub file: PathBuf,
+    pub kind_version: String,
+    pub kubernetes: Vec<KubeEntry>,
+    pub flux: Vec<FluxEntry>,
+    /// Components installed in every cell (the defaults plus extras).
+    pub components: Vec<Component>,
+    pub channels: Vec<Channel>,
+    pub providers: Vec<Provider>,
+    pub timeouts: Timeouts,
+    pub parallelism: Parallelism,
+    pub selection: Selection,
+    pub scenarios_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeEntry {
+    pub minor: KubeMinor,
+    /// Exact version of the node image, e.g. `v1.36.4`.
+    pub version: String,
+    /// `kindest/node:v1.36.4@sha256:...`
+    pub node_image: String,
+    /// The `sha256:...` part of `node_image`.
+    pub node_image_digest: String,
+    /// The kind release that built the image (older images run best-effort under a newer kind).
+    pub built_by_kind: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FluxEntry {
+    pub version: FluxVersion,
+    /// The previous minor's newest patch, for upgrade scenarios.
+    pub previous: Option<FluxVersion>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Base {
+    Alpine,
+    Distroless,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallRoute {
+    /// Flux release manifests, images rewritten to the channel and pinned by digest.
+    Manifests,
+    /// A FluxInstance reconciled by the Flux Operator.
+    Operator,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Channel {
+    pub name: String,
+    pub registry: String,
+    pub operator_variant: String,
+    pub pull_secret: Option<String>,
+    pub fips: bool,
+    pub base: Base,
+    pub install: InstallRoute,
+    /// Image pins per Flux version.
+    pub releases: BTreeMap<FluxVersion, ChannelRelease>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelRelease {
+    /// The distribution images file these pins came from, when not inline.
+    pub images_file: Option<PathBuf>,
+    pub images: BTreeMap<Component, ImagePin>,
+}
+
+/// One controller image, pinned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePin {
+    /// Repository without tag, e.g. `ghcr.io/fluxcd/source-controller`.
+    pub repository: String,
+    pub tag: String,
+    /// `sha256:<64 hex>`.
+    pub digest: String,
+}
+
+impl ImagePin {
+    /// `repo:tag@sha256:...`, the reference a Deployment should carry.
+    pub fn reference(&self) -> String {
+        format!("{}:{}@{}", self.repository, self.tag, self.digest)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum ProviderKind {
+    Kind,
+    Existing {
+        kubeconfig: Option<PathBuf>,
+        context: String,
+        /// The minor the cluster is expected to run; the run checks the server agrees.
+        kubernetes: KubeMinor,
+    },
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provider {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Disabled providers are planned only when selected explicitly (`--provider`).
+    pub enabled: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeouts {
+    #[serde(serialize_with = "secs")]
+    pub cluster_create: Duration,
+    #[serde(serialize_with = "secs")]
+    pub install: Duration,
+    #[serde(serialize_with = "secs")]
+    pub verify: Duration,
+    #[serde(serialize_with = "secs")]
+    pub scenario: Duration,
+    #[serde(serialize_with = "secs")]
+    pub step: Duration,
+    #[serde(serialize_with = "secs")]
+    pub teardown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            cluster_create: Duration::from_secs(300),
+            install: Duration::from_secs(300),
+            verify: Duration::from_secs(180),
+            scenario: Duration::from_secs(600),
+            step: Duration::from_secs(120),
+            teardown: Duration::from_secs(180),
+        }
+    }
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*d))
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Parallelism {
+    /// Cells at once; 0 derives it from CPUs and memory.
+    pub cells: usize,
+    /// Cluster creations at once (kind is CPU and inotify heavy while starting).
+    pub cluster_creates: usize,
+}
+
+/// Which scenarios the matrix runs by default.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Selection {
+    pub include_names: Vec<String>,
+    pub include_tags: Vec<String>,
+    pub exclude_names: Vec<String>,
+    pub exclude_tags: Vec<String>,
+}
+
+impl Selection {
+    /// Whether a scenario with this name and tags is selected. Empty includes select everything.
+    pub fn selects(&self, name: &str, tags: &[String]) -> bool {
+        let included = (self.include_names.is_empty() && self.include_tags.is_empty())
+            || self.include_names.iter().any(|n| n == name)
+            || self.include_tags.iter().any(|t| tags.contains(t));
+        let excluded = self.exclude_names.iter().any(|n| n == name)
+            || self.exclude_tags.iter().any(|t| tags.contains(t));
+        included && !excluded
+    }
+}
+
+impl Matrix {
+    pub fn channel(&self, name: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+
+    pub fn kube(&self, minor: KubeMinor) -> Option<&KubeEntry> {
+        self.kubernetes.iter().find(|k| k.minor == minor)
+    }
+}

@@ -1,0 +1,298 @@
+//! Declarative scenarios: metadata, applicability (version gating) and steps.
+//! Built by `config` from `scenarios/*.yaml`; executed by the scenario engine.
+
+use super::{Component, FluxVersion, KubeMinor, VersionRange};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated scenario.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    /// The file it was loaded from, for messages.
+    pub file: PathBuf,
+    pub applicability: Applicability,
+    /// Fixtures the scenario needs from the fixture plane, e.g. `git/podinfo`.
+    pub fixtures: Vec<String>,
+    #[serde(with = "humantime_serde_secs")]
+    pub timeout: Duration,
+    pub steps: Vec<Step>,
+    /// Steps that always run after `steps`, also after a failure (cleanup).
+    pub finally: Vec<Step>,
+}
+
+/// Where a scenario applies. Every field that is set must match; a mismatch becomes
+/// skipped-with-reason in every report, never silence.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Applicability {
+    pub flux: Option<VersionRange>,
+    pub kubernetes: Option<VersionRange>,
+    /// Channel names; empty means all.
+    pub channels: Vec<String>,
+    pub components: Vec<Component>,
+    /// `Some(true)`: only channels that promise FIPS; `Some(false)`: only those that do not.
+    pub fips: Option<bool>,
+}
+
+/// What a cell offers, for applicability checks.
+pub struct CellTraits<'a> {
+    pub flux: &'a FluxVersion,
+    pub kubernetes: KubeMinor,
+    pub channel: &'a str,
+    pub channel_fips: bool,
+    pub components: &'a [Component],
+}
+
+impl Applicability {
+    /// `None` if the scenario applies to the cell, else the reason it does not.
+    pub fn skip_reason(&self, cell: &CellTraits<'_>) -> Option<String> {
+        if let Some(range) = &self.flux
+            && !range.matches(&cell.flux.0)
+        {
+            return Some(format!("needs Flux {range}; cell runs {}", cell.flux));
+        }
+        if let Some(range) = &self.kubernetes
+            && !range.matches(&cell.kubernetes.as_semver())
+        {
+            return Some(format!(
+                "needs Kubernetes {range}; cell runs {}",
+                cell.kubernetes
+            ));
+        }
+        if !self.channels.is_empty() && !self.channels.iter().any(|c| c == cell.channel) {
+            return Some(format!(
+                "runs on channels {}; cell channel is `{}`",
+                self.channels.join(", "),
+                cell.channel
+            ));
+        }
+        if let Some(fips) = self.fips
+            && fips != cell.channel_fips
+        {
+            return Some(if fips {
+                format!("needs a FIPS channel; `{}` is not one", cell.channel)
+            } else {
+                format!("needs a non-FIPS channel; `{}` is FIPS", cell.channel)
+            });
+        }
+        let missing: Vec<_> = self
+            .components
+            .iter()
+            .filter(|c| !cell.components.contains(c))
+            .map(|c| c.name())
+            .collect();
+        if !missing.is_empty() {
+            return Some(format!(
+                "needs components not installed in this cell: {}",
+                missing.join(", ")
+            ));
+        }
+        None
+    }
+}
+
+/// A Kubernetes object a step refers to. `namespace` defaults to the scenario namespace.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub api_version: Option<String>,
+    pub kind: String,
+    pub name: String,
+    pub namespace: Option<String>,
+}
+
+/// One step: a name, an optional timeout and exactly one action.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    pub name: String,
+    #[serde(with = "humantime_serde_opt")]
+    pub timeout: Option<Duration>,
+    pub action: Action,
+}
+
+/// The step kinds. Externally tagged in YAML: `- apply: {...}`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    /// Server-side apply templated manifests.
+    Apply { manifests: String },
+    /// Wait for Flux readiness, or for a named condition.
+    WaitFor(WaitFor),
+    /// Check field values, object counts or events.
+    Assert(Assert),
+    /// A condition must become False with a matching reason/message.
+    ExpectFailure(ExpectFailure),
+    /// Delete an object; optionally check what must be pruned or garbage-collected with it.
+    Delete {
+        object: ObjectRef,
+        wait: bool,
+        gone: Vec<ObjectRef>,
+    },
+    /// Merge-patch an object.
+    Patch {
+        object: ObjectRef,
+        patch: serde_json::Value,
+    },
+    /// Push a commit (and optionally a tag) to a fixture git repository.
+    GitPush(GitPush),
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Apply { .. } => "apply",
+            Action::WaitFor(_) => "waitFor",
+            Action::Assert(_) => "assert",
+            Action::ExpectFailure(_) => "expectFailure",
+            Action::Delete { .. } => "delete",
+            Action::Patch { .. } => "patch",
+            Action::GitPush(_) => "gitPush",
+        }
+    }
+}
+
+/// The step kinds, for error messages.
+pub const STEP_KINDS: &[&str] = &[
+    "apply",
+    "waitFor",
+    "assert",
+    "expectFailure",
+    "delete",
+    "patch",
+    "gitPush",
+];
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitFor {
+    pub object: ObjectRef,
+    /// `None`: Flux readiness (Ready=True with observedGeneration == generation, fail fast on Stalled).
+    pub condition: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    /// A regular expression the condition message must match.
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Assert {
+    pub object: Option<ObjectRef>,
+    pub fields: Vec<FieldAssertion>,
+    pub count: Option<CountAssertion>,
+    pub event: Option<EventAssertion>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldAssertion {
+    /// A dotted path such as `spec.replicas` or `status.conditions[0].reason`.
+    pub path: String,
+    pub equals: Option<serde_json::Value>,
+    pub matches: Option<String>,
+    pub exists: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CountAssertion {
+    pub api_version: Option<String>,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+    pub equals: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAssertion {
+    pub object: Option<ObjectRef>,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExpectFailure {
+    pub object: ObjectRef,
+    pub condition: String,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitPush {
+    pub repository: String,
+    pub message: String,
+    pub files: BTreeMap<String, String>,
+    pub remove: Vec<String>,
+    pub tag: Option<String>,
+}
+
+mod humantime_serde_secs {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+}
+
+mod humantime_serde_opt {
+    pub fn serialize<S: serde::Serializer>(
+        d: &Option<std::time::Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traits<'a>(flux: &'a FluxVersion, comps: &'a [Component]) -> CellTraits<'a> {
+        CellTraits {
+            flux,
+            kubernetes: KubeMinor::new(1, 32),
+            channel: "fips",
+            channel_fips: true,
+            components: comps,
+        }
+    }
+
+    #[test]
+    fn applicability_gives_reasons() {
+        let flux: FluxVersion = "v2.9.4".parse().unwrap();
+        let comps = Component::DEFAULTS;
+        let t = traits(&flux, &comps);
+        let mut a = Applicability::default();
+        assert_eq!(a.skip_reason(&t), None);
+        a.kubernetes = Some(VersionRange::parse(">=1.33").unwrap());
+        assert!(
+            a.skip_reason(&t)
+                .unwrap()
+                .contains("needs Kubernetes >=1.33")
+        );
+        a.kubernetes = None;
+        a.components = vec![Component::SourceWatcher];
+        assert!(a.skip_reason(&t).unwrap().contains("source-watcher"));
+        a.components.clear();
+        a.fips = Some(false);
+        assert!(a.skip_reason(&t).unwrap().contains("non-FIPS"));
+        a.fips = None;
+        a.channels = vec!["upstream".into()];
+        assert!(a.skip_reason(&t).unwrap().contains("`fips`"));
+    }
+}

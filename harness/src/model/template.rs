@@ -1,0 +1,194 @@
+//! Scenario templates: `${{ name }}` placeholders resolved from run, cell and fixture variables.
+//! The syntax stays clear of Flux post-build substitution (`${VAR}`) and Helm (`{{ }}`).
+
+use std::collections::BTreeMap;
+
+/// Every variable a scenario may use, with what it holds. Validation rejects any other name.
+pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
+    (
+        "namespace",
+        "the scenario's own namespace, created for it and deleted after it",
+    ),
+    ("run.id", "the run identifier"),
+    (
+        "cell.id",
+        "the cell identifier, e.g. `1.37-upstream-v2.9.4-kind`",
+    ),
+    (
+        "kubernetes.minor",
+        "the cell's Kubernetes minor, e.g. `1.37`",
+    ),
+    ("flux.version", "the Flux version under test, e.g. `v2.9.4`"),
+    (
+        "flux.previousVersion",
+        "the newest patch of the previous Flux minor (upgrade scenarios)",
+    ),
+    (
+        "flux.namespace",
+        "the namespace Flux is installed in (`flux-system`)",
+    ),
+    ("channel.name", "the channel under test, e.g. `fips`"),
+    (
+        "channel.fips",
+        "`true` when the channel promises FIPS controllers",
+    ),
+    (
+        "fixtures.gitUrl",
+        "base URL of the fixture git server (append `/<repo>.git`)",
+    ),
+    (
+        "fixtures.helmUrl",
+        "URL of the fixture Helm HTTP repository",
+    ),
+    ("fixtures.ociHost", "host:port of the fixture OCI registry"),
+    (
+        "fixtures.ociUrl",
+        "`oci://` base URL of the fixture OCI registry",
+    ),
+    (
+        "fixtures.webhookUrl",
+        "URL of the webhook sink that records notification events",
+    ),
+    (
+        "fixtures.caSecret",
+        "name of the Secret (in the scenario namespace) holding the per-run `ca.crt`",
+    ),
+    (
+        "fixtures.authSecret",
+        "name of the Secret holding fixture credentials (username/password)",
+    ),
+    (
+        "fixtures.pauseImage",
+        "an image every kind node already holds, for workloads",
+    ),
+];
+
+/// Whether `name` is a known variable.
+pub fn is_known(name: &str) -> bool {
+    KNOWN_VARIABLES.iter().any(|(k, _)| *k == name)
+}
+
+/// The known names, for error messages.
+pub fn known_names() -> String {
+    KNOWN_VARIABLES
+        .iter()
+        .map(|(k, _)| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A placeholder found in a template, with its byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    pub name: String,
+    pub offset: usize,
+}
+
+/// A malformed template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed `${{{{` at byte {offset}: expected `}}}}`")]
+    Unclosed { offset: usize },
+    #[error("unknown template variable `{name}`; known variables: {known}", known = known_names())]
+    Unknown { name: String, offset: usize },
+    #[error("template variable `{name}` has no value in this cell")]
+    Missing { name: String, offset: usize },
+}
+
+impl TemplateError {
+    pub fn offset(&self) -> usize {
+        match self {
+            TemplateError::Unclosed { offset }
+            | TemplateError::Unknown { offset, .. }
+            | TemplateError::Missing { offset, .. } => *offset,
+        }
+    }
+}
+
+/// All placeholders in `text`, or the first syntax error.
+pub fn placeholders(text: &str) -> Result<Vec<Placeholder>, TemplateError> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(found) = text[rest..].find("${{") {
+        let start = rest + found;
+        let body_start = start + 3;
+        let end = text[body_start..]
+            .find("}}")
+            .ok_or(TemplateError::Unclosed { offset: start })?;
+        let name = text[body_start..body_start + end].trim().to_string();
+        out.push(Placeholder {
+            name,
+            offset: start,
+        });
+        rest = body_start + end + 2;
+    }
+    Ok(out)
+}
+
+/// Check every placeholder names a known variable.
+pub fn check(text: &str) -> Vec<TemplateError> {
+    match placeholders(text) {
+        Err(e) => vec![e],
+        Ok(list) => list
+            .into_iter()
+            .filter(|p| !is_known(&p.name))
+            .map(|p| TemplateError::Unknown {
+                name: p.name,
+                offset: p.offset,
+            })
+            .collect(),
+    }
+}
+
+/// Replace every placeholder with its value.
+pub fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, TemplateError> {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for p in placeholders(text)? {
+        if !is_known(&p.name) {
+            return Err(TemplateError::Unknown {
+                name: p.name,
+                offset: p.offset,
+            });
+        }
+        let value = vars.get(&p.name).ok_or_else(|| TemplateError::Missing {
+            name: p.name.clone(),
+            offset: p.offset,
+        })?;
+        out.push_str(&text[last..p.offset]);
+        out.push_str(value);
+        let close = text[p.offset..]
+            .find("}}")
+            .map(|i| p.offset + i + 2)
+            .unwrap_or(text.len());
+        last = close;
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_known_variables_and_leaves_flux_substitution_alone() {
+        let mut vars = BTreeMap::new();
+        vars.insert("namespace".to_string(), "s-1".to_string());
+        let out = render("ns: ${{ namespace }} keep: ${VAR} {{ .Values }}", &vars).unwrap();
+        assert_eq!(out, "ns: s-1 keep: ${VAR} {{ .Values }}");
+    }
+
+    #[test]
+    fn reports_unknown_unclosed_and_missing() {
+        assert!(
+            matches!(&check("a ${{ nope }}")[0], TemplateError::Unknown { name, offset: 2 } if name == "nope")
+        );
+        assert!(matches!(
+            &check("a ${{ namespace")[0],
+            TemplateError::Unclosed { offset: 2 }
+        ));
+        let err = render("${{ run.id }}", &BTreeMap::new()).unwrap_err();
+        assert!(matches!(err, TemplateError::Missing { .. }));
+    }
+}
