@@ -1,0 +1,1 @@
+//! Go binary and image inspection: build info, pclntab symbols, FIPS family classification.
