@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> u8 {
 pub fn load_config(global: &GlobalArgs) -> Result<Loaded, u8> {
     let sources = Sources {
         matrix: global.matrix.clone(),
-        scenarios_dir: global.scenarios.clone(),
+        scenarios_dir: global.scenarios_dir.clone(),
     };
     config::load(&sources).map_err(|problems| {
         for p in &problems {
@@ -160,6 +160,10 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
             }
             Err(e) => usage_error(e),
         },
+        ReportCommand::Schema => {
+            print!("{}", report::RESULTS_SCHEMA_JSON);
+            exit::OK
+        }
         ReportCommand::Render { results, output } => {
             let dir = output.unwrap_or_else(|| {
                 results

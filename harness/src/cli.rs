@@ -27,8 +27,13 @@ pub struct GlobalArgs {
     )]
     pub matrix: PathBuf,
     /// Scenario directory (overrides the matrix's `scenarios.directory`).
-    #[arg(long, global = true, env = "FLUX_COMPAT_SCENARIOS")]
-    pub scenarios: Option<PathBuf>,
+    #[arg(
+        long,
+        global = true,
+        env = "FLUX_COMPAT_SCENARIOS_DIR",
+        value_name = "DIR"
+    )]
+    pub scenarios_dir: Option<PathBuf>,
     /// No progress bars (one plain line per phase change instead). Implied when stderr is not a terminal.
     #[arg(long, global = true)]
     pub no_progress: bool,
@@ -110,6 +115,8 @@ pub enum ReportCommand {
         #[arg(long, short, default_value = "reports/merged")]
         output: PathBuf,
     },
+    /// Print the JSON Schema of results.json.
+    Schema,
     /// Render junit.xml and summary.md again from a results.json.
     Render {
         /// The results.json to read.

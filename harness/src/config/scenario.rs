@@ -484,6 +484,25 @@ fn step(
     .iter()
     .filter(|x| **x)
     .count();
+    // An unknown key was already reported (and dropped): a second "no action" message would only echo it.
+    let known = [
+        "name",
+        "timeout",
+        "apply",
+        "waitFor",
+        "assert",
+        "expectFailure",
+        "delete",
+        "patch",
+        "gitPush",
+    ];
+    let had_unknown = doc
+        .value_at(p)
+        .and_then(|v| v.as_object())
+        .is_some_and(|m| m.keys().any(|k| !known.contains(&k.as_str())));
+    if present == 0 && had_unknown {
+        return None;
+    }
     if present != 1 {
         let kinds = STEP_KINDS
             .iter()
@@ -723,13 +742,7 @@ fn check_template(
     let errs = template::check(text);
     for e in &errs {
         let (line, col) = line_col(text, e.offset());
-        let pos = match doc.spans.get(path) {
-            Some(s) if s.block_scalar => Pos {
-                line: s.value.line + line,
-                col,
-            },
-            _ => doc.value_pos(path),
-        };
+        let pos = doc.inside(path, line, col);
         d.push(file, pos, e.to_string());
     }
     errs.is_empty()
@@ -748,13 +761,7 @@ fn check_manifests(
     let pos_of = |line: usize, col: usize| -> Pos {
         match own_file {
             Some(_) => Pos { line, col },
-            None => match doc.spans.get(path) {
-                Some(s) if s.block_scalar => Pos {
-                    line: s.value.line + line,
-                    col,
-                },
-                _ => doc.value_pos(path),
-            },
+            None => doc.inside(path, line, col),
         }
     };
     let errs = template::check(text);
@@ -878,7 +885,7 @@ mod tests {
         let p = problems(&text);
         assert!(
             p.iter()
-                .any(|m| m.contains("s.yaml:8:1: manifest: object is missing `apiVersion`")),
+                .any(|m| m.contains("s.yaml:9:9: manifest: object is missing `apiVersion`")),
             "{p:?}"
         );
     }
