@@ -657,6 +657,42 @@ async fn bad_input_gets_4xx_and_never_takes_the_plane_down() {
         .unwrap();
     assert_eq!(r.status(), 404);
 
+    // An oversized chunked body (no Content-Length) is cut off at the limit while reading.
+    let chunks =
+        futures::stream::iter((0..64).map(|_| Ok::<_, std::io::Error>(vec![b' '; 64 * 1024])));
+    match http
+        .post(plane.endpoints().webhook.clone())
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+    {
+        Ok(r) => assert_eq!(r.status(), 413),
+        Err(e) => assert!(
+            !e.is_timeout() && !e.is_connect(),
+            "unexpected client error: {e}"
+        ),
+    }
+    assert!(plane.webhook_events().is_empty());
+
+    // Tag list pagination.
+    let r = http
+        .get(format!("{base}/v2/app/tags/list?n=2"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["link"].to_str().unwrap().contains("last=1.1.0"));
+    let page: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(page["tags"], serde_json::json!(["1.0.0", "1.1.0"]));
+    let page: serde_json::Value = http
+        .get(format!("{base}/v2/app/tags/list?n=2&last=1.1.0"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["tags"], serde_json::json!(["1.2.0"]));
+
     // Garbage instead of a TLS handshake, and a connection dropped mid-handshake.
     {
         use tokio::io::AsyncWriteExt;
