@@ -51,6 +51,9 @@ pub enum Command {
     /// Work with report directories.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Run the fixture plane (git, Helm, OCI, webhook sink over TLS) on its own.
+    #[command(subcommand)]
+    Fixtures(crate::fixtures::cli::FixturesCommand),
 }
 
 /// Which cells and scenarios to take.
