@@ -117,9 +117,21 @@ async fn git_clone_ls_remote_and_push_over_tls() {
                 ("deploy/extra.yaml".into(), None),
                 ("deploy/new.yaml".into(), Some(b"kind: New\n".to_vec())),
             ],
+            Some("v1.1.0"),
         )
         .await
         .unwrap();
+    let tags = ok(
+        &run(git(&ca).args(["ls-remote", "--tags", &url])).await,
+        "ls-remote --tags",
+    );
+    assert!(tags.contains(&format!("{sha}\trefs/tags/v1.1.0")), "{tags}");
+    assert!(
+        plane
+            .git_push("app", "main", "x", &[], Some("bad tag"))
+            .await
+            .is_err()
+    );
     let refs = ok(
         &run(git(&ca).args(["ls-remote", &url, "refs/heads/main"])).await,
         "ls-remote",
@@ -127,11 +139,16 @@ async fn git_clone_ls_remote_and_push_over_tls() {
     assert!(refs.starts_with(&sha), "{refs} vs {sha}");
     assert!(
         plane
-            .git_push("app", "main", "x", &[("../escape".into(), None)])
+            .git_push("app", "main", "x", &[("../escape".into(), None)], None)
             .await
             .is_err()
     );
-    assert!(plane.git_push("nope", "main", "x", &[]).await.is_err());
+    assert!(
+        plane
+            .git_push("nope", "main", "x", &[], None)
+            .await
+            .is_err()
+    );
     plane.stop().await;
 }
 
