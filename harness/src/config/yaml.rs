@@ -28,7 +28,7 @@ impl Pos {
 pub struct Span {
     pub key: Option<Pos>,
     pub value: Pos,
-    /// Block scalars (`|`, `>`) start their content on the line after the indicator.
+    /// Block scalars (`|`, `>`): the parser marks them at their first content line and column.
     pub block_scalar: bool,
 }
 
@@ -64,12 +64,18 @@ impl Document {
             .unwrap_or_else(|| self.pos(path))
     }
 
-    /// The line in the file of line `n` (1-based) inside a block scalar at `path`.
+    /// The position in the file of line `n` (1-based) inside a block scalar at `path`.
     pub fn line_inside(&self, path: &str, n: usize) -> Pos {
+        self.pos_inside(path, n, 1)
+    }
+
+    /// The position in the file of line `n`, column `col` (both 1-based) of a block scalar's
+    /// content at `path`; the value's own position for other scalars.
+    pub fn pos_inside(&self, path: &str, n: usize, col: usize) -> Pos {
         match self.spans.get(path) {
             Some(s) if s.block_scalar => Pos {
-                line: s.value.line + n,
-                col: 1,
+                line: s.value.line + n - 1,
+                col: s.value.col + col - 1,
             },
             Some(s) => s.value,
             None => self.pos(path),

@@ -142,6 +142,11 @@ pub enum Action {
     },
     /// Push a commit (and optionally a tag) to a fixture git repository.
     GitPush(GitPush),
+    /// Replace the cell's Flux with another version (templated, e.g. `${{ flux.previousVersion }}`)
+    /// through the runner's Flux installer; the engine restores the cell's version afterwards.
+    InstallFlux { version: String },
+    /// Upgrade Flux in place to the cell's version (the matrix version under test).
+    UpgradeFlux,
 }
 
 impl Action {
@@ -154,6 +159,8 @@ impl Action {
             Action::Delete { .. } => "delete",
             Action::Patch { .. } => "patch",
             Action::GitPush(_) => "gitPush",
+            Action::InstallFlux { .. } => "installFlux",
+            Action::UpgradeFlux => "upgradeFlux",
         }
     }
 }
@@ -167,7 +174,20 @@ pub const STEP_KINDS: &[&str] = &[
     "delete",
     "patch",
     "gitPush",
+    "installFlux",
+    "upgradeFlux",
 ];
+
+impl Scenario {
+    /// Whether the scenario replaces the cell's Flux installation (`installFlux`/`upgradeFlux`):
+    /// the runner must not run it concurrently with other scenarios of the same cell.
+    pub fn manages_flux(&self) -> bool {
+        self.steps
+            .iter()
+            .chain(&self.finally)
+            .any(|s| matches!(s.action, Action::InstallFlux { .. } | Action::UpgradeFlux))
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,6 +206,8 @@ pub struct WaitFor {
 pub struct Assert {
     pub object: Option<ObjectRef>,
     pub fields: Vec<FieldAssertion>,
+    /// A mapping the object must contain (every key and value, recursively; lists element-wise).
+    pub contains: Option<serde_json::Value>,
     pub count: Option<CountAssertion>,
     pub event: Option<EventAssertion>,
 }
