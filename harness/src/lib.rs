@@ -12,3 +12,4 @@ pub mod fips;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod scenario;

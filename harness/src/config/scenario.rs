@@ -136,6 +136,7 @@ struct RawAssert {
     contains: Option<serde_json::Value>,
     count: Option<RawCount>,
     event: Option<RawEvent>,
+    webhook: Option<RawEvent>,
 }
 
 #[derive(Deserialize)]
@@ -615,12 +616,31 @@ fn step(
         })
     } else if let Some(a) = s.assert {
         let ap = format!("{p}.assert");
-        if a.fields.is_empty() && a.contains.is_none() && a.count.is_none() && a.event.is_none() {
+        if a.fields.is_empty()
+            && a.contains.is_none()
+            && a.count.is_none()
+            && a.event.is_none()
+            && a.webhook.is_none()
+        {
             d.push(
                 file,
                 doc.pos(&ap),
-                "`assert` needs at least one of `fields`, `contains`, `count` and `event`",
+                "`assert` needs at least one of `fields`, `contains`, `count`, `event` and `webhook`",
             );
+        }
+        if let Some(w) = &a.webhook {
+            regex_ok(doc, file, &format!("{ap}.webhook.message"), &w.message, d);
+            if let Some(o) = &w.object {
+                object_ok(
+                    doc,
+                    file,
+                    &format!("{ap}.webhook.object"),
+                    &o.api_version,
+                    &o.kind,
+                    walk,
+                    d,
+                );
+            }
         }
         if (!a.fields.is_empty() || a.contains.is_some()) && a.object.is_none() {
             d.push(
@@ -708,6 +728,11 @@ fn step(
                 equals: c.equals,
             }),
             event: a.event.map(|e| EventAssertion {
+                object: e.object.map(Into::into),
+                reason: e.reason,
+                message: e.message,
+            }),
+            webhook: a.webhook.map(|e| EventAssertion {
                 object: e.object.map(Into::into),
                 reason: e.reason,
                 message: e.message,

@@ -210,6 +210,8 @@ pub struct Assert {
     pub contains: Option<serde_json::Value>,
     pub count: Option<CountAssertion>,
     pub event: Option<EventAssertion>,
+    /// An event the fixture webhook sink must have received (notification delivery).
+    pub webhook: Option<EventAssertion>,
 }
 
 #[derive(Clone, Debug, Serialize)]
