@@ -284,6 +284,16 @@ pub const CORE_KINDS: &[(&str, &str)] = &[
     ("ClusterRoleBinding", "rbac.authorization.k8s.io/v1"),
 ];
 
+/// Kinds that live outside namespaces, so references to them take no namespace.
+pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
+    "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "Node",
+    "PersistentVolume",
+];
+
 /// `apiVersion` for a kind without one: a core kind or a Flux kind at its stable version.
 pub fn default_api_version(kind: &str) -> Option<String> {
     CORE_KINDS

@@ -326,7 +326,7 @@ pub fn has_event(obs: Observed<'_>, want: &EventWant<'_>) -> Verdict {
         })
         .collect();
     Verdict::Pending(format!(
-        "no {} among {} event(s){}",
+        "{} is not among the {} event(s) seen{}",
         want.describe(),
         events.len(),
         if last.is_empty() {
@@ -485,7 +485,7 @@ mod tests {
         ];
         assert_eq!(has_event(Observed::List(&evs), &want), Verdict::Done);
         assert!(
-            matches!(has_event(Observed::List(&[]), &want), Verdict::Pending(m) if m.contains("among 0 event"))
+            matches!(has_event(Observed::List(&[]), &want), Verdict::Pending(m) if m.contains("among the 0 event(s)"))
         );
     }
 }

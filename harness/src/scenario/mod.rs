@@ -170,7 +170,11 @@ impl Run {
         Ok(ObjectKey {
             api_version,
             kind: r.kind.clone(),
-            namespace: Some(self.render(r.namespace.as_deref().unwrap_or("${{ namespace }}"))?),
+            namespace: if flux_api::CLUSTER_SCOPED_KINDS.contains(&r.kind.as_str()) {
+                None
+            } else {
+                Some(self.render(r.namespace.as_deref().unwrap_or("${{ namespace }}"))?)
+            },
             name: self.render(&r.name)?,
         })
     }
