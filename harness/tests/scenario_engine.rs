@@ -36,6 +36,7 @@ struct FakeCluster {
     script: Box<Script>,
     fail_apply: BTreeSet<String>,
     gets: Mutex<Vec<ObjectKey>>,
+    posts: Mutex<Vec<String>>,
 }
 
 const CLUSTER_SCOPED: &[&str] = &["Namespace", "ClusterRole", "ClusterRoleBinding"];
@@ -52,6 +53,7 @@ impl FakeCluster {
             script,
             fail_apply: BTreeSet::new(),
             gets: Mutex::new(Vec::new()),
+            posts: Mutex::new(Vec::new()),
         })
     }
 
@@ -221,6 +223,37 @@ impl KubeOps for FakeCluster {
         }
         self.react(key);
         Ok(())
+    }
+
+    async fn post_service(
+        &self,
+        namespace: &str,
+        service: &str,
+        path: &str,
+    ) -> Result<u16, OpsError> {
+        self.posts
+            .lock()
+            .unwrap()
+            .push(format!("{namespace}/{service}{path}"));
+        // The receiver asks its resources to reconcile, as notification-controller does.
+        let keys: Vec<ObjectKey> = {
+            let mut w = self.world.lock().unwrap();
+            let keys: Vec<ObjectKey> = w
+                .objects
+                .keys()
+                .filter(|k| k.kind == "GitRepository")
+                .cloned()
+                .collect();
+            for k in &keys {
+                let o = w.objects.get_mut(k).unwrap();
+                o["metadata"]["annotations"] = json!({"reconcile.fluxcd.io/requestedAt": "t1"});
+                o["status"] = json!({"lastHandledReconcileAt": "t1"});
+            }
+            keys
+        };
+        self.notify();
+        drop(keys);
+        Ok(if path.starts_with("/hook/") { 200 } else { 404 })
     }
 
     async fn wait(
@@ -1036,5 +1069,51 @@ async fn flux_is_restored_after_an_unfinished_upgrade_and_a_bad_upgrade_fails() 
             .as_deref()
             .unwrap()
             .contains("never became ready")
+    );
+}
+
+#[tokio::test]
+async fn trigger_receiver_posts_the_webhook_path_and_fails_without_one() {
+    let h = Harness::new();
+    let text = format!(
+        "{HEAD}  steps:\n{}",
+        r#"
+    - apply:
+        manifests: |
+          apiVersion: source.toolkit.fluxcd.io/v1
+          kind: GitRepository
+          metadata: {name: app}
+          spec: {interval: 1h, url: "https://git/app.git"}
+          ---
+          apiVersion: notification.toolkit.fluxcd.io/v1
+          kind: Receiver
+          metadata: {name: hook}
+          spec: {type: generic, resources: [{kind: GitRepository, name: app}], secretRef: {name: token}}
+          status: {webhookPath: /hook/abc}
+    - triggerReceiver: {name: hook}
+    - name: reconciled
+      assert:
+        object: {kind: GitRepository, name: app}
+        fields: [{path: status.lastHandledReconcileAt, exists: true}]
+"#
+    );
+    let r = h.go(&text).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+    assert_eq!(
+        *h.cluster.posts.lock().unwrap(),
+        vec!["flux-system/webhook-receiver:80/hook/abc"]
+    );
+
+    let h = Harness::new();
+    let r = h
+        .go(&text.replace("status: {webhookPath: /hook/abc}", "status: {}"))
+        .await;
+    assert_eq!(step(&r, "triggerReceiver").status, Status::Fail);
+    assert!(
+        step(&r, "triggerReceiver")
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("has no `status.webhookPath`")
     );
 }

@@ -74,6 +74,14 @@ struct RawStep {
     git_push: Option<RawGitPush>,
     install_flux: Option<RawInstallFlux>,
     upgrade_flux: Option<RawUpgradeFlux>,
+    trigger_receiver: Option<RawTriggerReceiver>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawTriggerReceiver {
+    name: String,
+    namespace: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -521,6 +529,7 @@ fn step(
         s.git_push.is_some(),
         s.install_flux.is_some(),
         s.upgrade_flux.is_some(),
+        s.trigger_receiver.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -869,6 +878,15 @@ fn step(
         Action::InstallFlux { version: i.version }
     } else if s.upgrade_flux.is_some() {
         Action::UpgradeFlux
+    } else if let Some(t) = s.trigger_receiver {
+        Action::TriggerReceiver {
+            object: ObjectRef {
+                api_version: Some("notification.toolkit.fluxcd.io/v1".into()),
+                kind: "Receiver".into(),
+                name: t.name,
+                namespace: t.namespace,
+            },
+        }
     } else {
         unreachable!("exactly one action is present")
     };

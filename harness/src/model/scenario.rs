@@ -147,6 +147,9 @@ pub enum Action {
     InstallFlux { version: String },
     /// Upgrade Flux in place to the cell's version (the matrix version under test).
     UpgradeFlux,
+    /// POST to a Receiver's `status.webhookPath` through the API server's proxy to the
+    /// notification-controller `webhook-receiver` Service, as an external system would.
+    TriggerReceiver { object: ObjectRef },
 }
 
 impl Action {
@@ -161,6 +164,7 @@ impl Action {
             Action::GitPush(_) => "gitPush",
             Action::InstallFlux { .. } => "installFlux",
             Action::UpgradeFlux => "upgradeFlux",
+            Action::TriggerReceiver { .. } => "triggerReceiver",
         }
     }
 }
@@ -176,6 +180,7 @@ pub const STEP_KINDS: &[&str] = &[
     "gitPush",
     "installFlux",
     "upgradeFlux",
+    "triggerReceiver",
 ];
 
 impl Scenario {

@@ -28,6 +28,9 @@ pub const RUN_LABEL: &str = "flux-compat.io/run";
 /// Label naming the scenario that owns a namespace.
 pub const SCENARIO_LABEL: &str = "flux-compat.io/scenario";
 
+/// The notification-controller Service that serves Receiver webhooks (`name:port`).
+pub const RECEIVER_SERVICE: &str = "webhook-receiver:80";
+
 /// Grace on top of a wait's own timeout before the engine gives up on the operation itself, so a
 /// wait reports what it last saw instead of being cut off.
 const WAIT_GRACE: Duration = Duration::from_secs(5);
@@ -580,6 +583,37 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     Err(e) => Outcome::error(format!("install Flux {v}: {e}")),
                 }
             }
+            Action::TriggerReceiver { object } => {
+                let key = match run.resolve(object, &cell.flux) {
+                    Ok(k) => k,
+                    Err(e) => return Outcome::error(e),
+                };
+                run.touch(&key);
+                let receiver = match self.kube.get(&key).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Outcome::fail(format!("`{key}` not found")),
+                    Err(e) => return Outcome::from_ops(e),
+                };
+                let Some(path) = receiver
+                    .pointer("/status/webhookPath")
+                    .and_then(Value::as_str)
+                else {
+                    return Outcome::fail(format!(
+                        "`{key}` has no `status.webhookPath`; wait for it to be Ready first"
+                    ));
+                };
+                match self
+                    .kube
+                    .post_service(&cell.flux_namespace, RECEIVER_SERVICE, path)
+                    .await
+                {
+                    Ok(code) if (200..300).contains(&code) => Outcome::pass(),
+                    Ok(code) => Outcome::fail(format!(
+                        "notification-controller answered HTTP {code} for `{path}`"
+                    )),
+                    Err(e) => Outcome::from_ops(e),
+                }
+            }
             Action::UpgradeFlux => match self.flux.upgrade(&cell.flux).await {
                 Ok(()) => {
                     run.flux_displaced = false;
@@ -720,14 +754,18 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     ));
                 }
             };
-            let namespace = match run.render(c.namespace.as_deref().unwrap_or("${{ namespace }}")) {
-                Ok(n) => n,
-                Err(e) => return Outcome::error(e),
+            let namespace = if flux_api::CLUSTER_SCOPED_KINDS.contains(&c.kind.as_str()) {
+                None
+            } else {
+                match run.render(c.namespace.as_deref().unwrap_or("${{ namespace }}")) {
+                    Ok(n) => Some(n),
+                    Err(e) => return Outcome::error(e),
+                }
             };
             let q = ListQuery {
                 api_version,
                 kind: c.kind.clone(),
-                namespace: Some(namespace),
+                namespace,
                 label_selector: c.label_selector.clone(),
             };
             let want = c.equals as usize;

@@ -132,6 +132,14 @@ pub trait KubeOps: Send + Sync {
         key: &ObjectKey,
         patch: &Value,
     ) -> impl Future<Output = Result<(), OpsError>> + Send;
+    /// POST an empty JSON body to `path` of Service `service` (`name:port`) in `namespace`
+    /// through the API server's service proxy; returns the HTTP status code.
+    fn post_service(
+        &self,
+        namespace: &str,
+        service: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<u16, OpsError>> + Send;
     /// Watch `target` until `check` says `Done` or `Failed`, or `timeout` passes. Watch-based:
     /// every change is judged, nothing is polled on a timer.
     fn wait(
