@@ -323,3 +323,31 @@ fn the_default_step_timeout_fits_every_scenario() {
         );
     }
 }
+
+#[test]
+fn the_readme_documents_every_step_kind_variable_and_scenario() {
+    let readme = std::fs::read_to_string(root().join("scenarios/README.md")).unwrap();
+    for kind in flux_compat::model::scenario::STEP_KINDS {
+        let heading = readme
+            .lines()
+            .any(|l| l.starts_with("### ") && l.contains(&format!("`{kind}`")));
+        let example =
+            readme.contains(&format!("- {kind}:")) || readme.contains(&format!("  {kind}:"));
+        assert!(
+            heading && example,
+            "no section with an example of `{kind}` in scenarios/README.md"
+        );
+    }
+    for (var, _) in template::KNOWN_VARIABLES {
+        assert!(
+            readme.contains(&format!("| `{var}` |")),
+            "variable `{var}` missing from scenarios/README.md"
+        );
+    }
+    for name in LIBRARY {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "scenario `{name}` missing from scenarios/README.md"
+        );
+    }
+}

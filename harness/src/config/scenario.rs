@@ -890,11 +890,54 @@ fn step(
     } else {
         unreachable!("exactly one action is present")
     };
+    for (path, text) in reference_templates(p, &action) {
+        check_template(file, doc, &path, &text, d);
+    }
     Some(Step {
         name: s.name.unwrap_or_else(|| action.kind().to_string()),
         timeout,
         action,
     })
+}
+
+/// Object names and namespaces are templated too (`${{ namespace }}-webapp`): their placeholders
+/// must be known variables. Returns (document path, text) pairs.
+fn reference_templates(p: &str, action: &Action) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut add = |base: String, r: &ObjectRef| {
+        out.push((format!("{base}.name"), r.name.clone()));
+        if let Some(ns) = &r.namespace {
+            out.push((format!("{base}.namespace"), ns.clone()));
+        }
+    };
+    match action {
+        Action::WaitFor(w) => add(format!("{p}.waitFor"), &w.object),
+        Action::ExpectFailure(e) => add(format!("{p}.expectFailure"), &e.object),
+        Action::Patch { object, .. } => add(format!("{p}.patch"), object),
+        Action::TriggerReceiver { object } => add(format!("{p}.triggerReceiver"), object),
+        Action::Delete { object, gone, .. } => {
+            add(format!("{p}.delete"), object);
+            for (i, g) in gone.iter().enumerate() {
+                add(format!("{p}.delete.gone[{i}]"), g);
+            }
+        }
+        Action::Assert(a) => {
+            if let Some(o) = &a.object {
+                add(format!("{p}.assert.object"), o);
+            }
+            if let Some(o) = a.event.as_ref().and_then(|e| e.object.as_ref()) {
+                add(format!("{p}.assert.event.object"), o);
+            }
+            if let Some(o) = a.webhook.as_ref().and_then(|e| e.object.as_ref()) {
+                add(format!("{p}.assert.webhook.object"), o);
+            }
+            if let Some(ns) = a.count.as_ref().and_then(|c| c.namespace.as_ref()) {
+                out.push((format!("{p}.assert.count.namespace"), ns.clone()));
+            }
+        }
+        _ => {}
+    }
+    out
 }
 
 /// A templated message pattern: known variables, `git.lastCommit` only after a `gitPush`, and a
@@ -1249,6 +1292,23 @@ mod tests {
         assert!(
             all.contains("`git.lastCommit` is only defined after a `gitPush` step"),
             "{all}"
+        );
+    }
+
+    #[test]
+    fn templates_in_object_names_are_checked() {
+        let p = problems(&format!(
+            "{HEAD}  - waitFor: {{kind: HelmChart, name: \"${{{{ nmespace }}}}-webapp\"}}\n  - delete: {{kind: HelmChart, name: x, gone: [{{kind: ConfigMap, name: \"${{{{ bad }}}}\"}}]}}\n"
+        ));
+        assert!(
+            p.iter().any(|m| m.starts_with("s.yaml:7:")
+                && m.contains("unknown template variable `nmespace`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.contains("unknown template variable `bad`")),
+            "{p:?}"
         );
     }
 }
