@@ -725,7 +725,7 @@ fn step(
         if let Some(e) = &a.event {
             regex_ok(doc, file, &format!("{ap}.event.message"), &e.message, d);
         }
-        Action::Assert(Assert {
+        Action::Assert(Box::new(Assert {
             object: a.object.map(Into::into),
             fields,
             contains: a.contains,
@@ -746,7 +746,7 @@ fn step(
                 reason: e.reason,
                 message: e.message,
             }),
-        })
+        }))
     } else if let Some(e) = s.expect_failure {
         let ep = format!("{p}.expectFailure");
         message_ok(doc, file, &format!("{ep}.message"), &e.message, walk, d);
@@ -870,10 +870,11 @@ fn step(
         })
     } else if let Some(i) = s.install_flux {
         let vp = format!("{p}.installFlux.version");
-        if check_template(file, doc, &vp, &i.version, d) && !i.version.contains("${{") {
-            if let Err(e) = i.version.parse::<FluxVersion>() {
-                d.push(file, doc.value_pos(&vp), e.to_string());
-            }
+        if check_template(file, doc, &vp, &i.version, d)
+            && !i.version.contains("${{")
+            && let Err(e) = i.version.parse::<FluxVersion>()
+        {
+            d.push(file, doc.value_pos(&vp), e.to_string());
         }
         Action::InstallFlux { version: i.version }
     } else if s.upgrade_flux.is_some() {

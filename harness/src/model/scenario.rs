@@ -125,8 +125,8 @@ pub enum Action {
     Apply { manifests: String },
     /// Wait for Flux readiness, or for a named condition.
     WaitFor(WaitFor),
-    /// Check field values, object counts or events.
-    Assert(Assert),
+    /// Check field values, object counts or events (boxed: by far the largest variant).
+    Assert(Box<Assert>),
     /// A condition must become False with a matching reason/message.
     ExpectFailure(ExpectFailure),
     /// Delete an object; optionally check what must be pruned or garbage-collected with it.
