@@ -740,6 +740,9 @@ async fn a_wait_that_never_succeeds_fails_later_steps_skip_and_finally_runs() {
             .starts_with("step `ready` (waitFor):")
     );
     assert_eq!(r.artifacts.as_deref(), Some("artifacts/c/t"));
+    // Captured before `finally` removed the object the failure is about.
+    let diag = r.diagnostics.as_deref().unwrap();
+    assert!(diag.contains("broken: Ready=False (BuildFailed)"), "{diag}");
 }
 
 #[tokio::test]

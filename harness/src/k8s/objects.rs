@@ -245,7 +245,7 @@ impl Kube {
                 source,
             })?
             .items;
-        events.sort_by(|a, b| event_time(a).cmp(&event_time(b)));
+        events.sort_by_key(event_time);
         Ok(events)
     }
 }

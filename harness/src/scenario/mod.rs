@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod diagnostics;
+pub mod k8s_ops;
 pub mod ops;
 
 pub use ops::{
@@ -278,6 +279,19 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             steps.push(step_result(&step.name, step.action.kind(), outcome, t0));
         }
 
+        // Evidence first: `finally` cleans up exactly the objects a failure is about.
+        let failed = |steps: &[StepResult]| {
+            steps
+                .iter()
+                .any(|s| matches!(s.status, Status::Fail | Status::Error))
+        };
+        let mut diagnostics = None;
+        if failed(&steps) {
+            diagnostics = Some(
+                diagnostics::capture(self.kube, &run.namespace, &run.touched, &artifacts.dir).await,
+            );
+        }
+
         // `finally` always runs, also after failure, timeout and cancellation; each step is
         // bounded by its own timeout only, since the scenario budget may be spent.
         if setup_ok {
@@ -321,13 +335,13 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     s.message.as_deref().unwrap_or("")
                 )
             });
-        let (diagnostics, artifacts_rel) = if matches!(status, Status::Fail | Status::Error) {
-            let summary =
-                diagnostics::capture(self.kube, &run.namespace, &run.touched, &artifacts.dir).await;
-            (Some(summary), Some(artifacts.relative.clone()))
-        } else {
-            (None, None)
-        };
+        // Only cleanup failed: capture what is left now.
+        if diagnostics.is_none() && failed(&steps) {
+            diagnostics = Some(
+                diagnostics::capture(self.kube, &run.namespace, &run.touched, &artifacts.dir).await,
+            );
+        }
+        let artifacts_rel = diagnostics.as_ref().map(|_| artifacts.relative.clone());
 
         let t0 = Instant::now();
         let teardown = self.delete_namespace(&run.namespace, cell).await;
