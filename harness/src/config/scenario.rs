@@ -1312,4 +1312,26 @@ mod tests {
             "{p:?}"
         );
     }
+
+    #[test]
+    fn unknown_fixtures_are_reported_with_the_known_ones() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("fixtures/git/app")).unwrap();
+        let c = Context {
+            fixtures_root: Some(root.path()),
+            ..ctx()
+        };
+        let text = format!("{HEAD}  - waitFor: {{kind: Kustomization, name: k}}\n")
+            .replace("spec:\n", "spec:\n  fixtures: [git/nope, blobs/x]\n");
+        let mut d = Diagnostics::default();
+        load(Path::new("s.yaml"), &text, &c, &mut d);
+        let p: Vec<String> = d.into_sorted().iter().map(|x| x.to_string()).collect();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("s.yaml:6:14: unknown fixture `git/nope`")
+                && p[0].contains("known git fixtures: `app`"),
+            "{p:?}"
+        );
+        assert!(p[1].contains("unknown fixture kind `blobs`"), "{p:?}");
+    }
 }
