@@ -164,8 +164,10 @@ pub struct GitPushRequest {
 pub trait FixtureOps: Send + Sync {
     /// Values of the `fixtures.*` template variables for this cell.
     fn variables(&self) -> BTreeMap<String, String>;
-    /// Objects every scenario namespace needs (the CA and credential Secrets named by
-    /// `fixtures.caSecret` / `fixtures.authSecret`), for `namespace`.
+    /// Objects every scenario namespace needs, for `namespace`: the Secrets named by
+    /// `fixtures.caSecret` (`ca.crt`, plus git/Helm credentials when auth is on) and
+    /// `fixtures.authSecret` (a dockerconfigjson). Scenarios reference both unconditionally, so
+    /// with auth off the latter must still exist, e.g. with `{"auths":{}}`.
     fn namespace_objects(&self, namespace: &str) -> Result<Vec<Value>, OpsError>;
     /// Commit (and tag) on branch `main`; returns the new commit SHA.
     fn git_push(
