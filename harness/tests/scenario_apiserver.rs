@@ -303,3 +303,28 @@ async fn an_unreachable_api_server_is_an_error() {
     assert_eq!(r.steps[0].name, "create namespace");
     assert_eq!(r.steps[0].status, Status::Error);
 }
+
+#[tokio::test]
+async fn cluster_scoped_objects_are_counted_and_deleted_cluster_wide() {
+    let e = env().await;
+    let text = r#"apiVersion: flux-compat/v1alpha1
+kind: Scenario
+metadata: {name: t}
+spec:
+  steps:
+    - apply:
+        manifests: |
+          apiVersion: rbac.authorization.k8s.io/v1
+          kind: ClusterRole
+          metadata: {name: "${{ namespace }}-reader", labels: {owner: "${{ namespace }}"}}
+          rules: [{apiGroups: [""], resources: [configmaps], verbs: [get]}]
+    - name: one
+      assert: {count: {apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, labelSelector: "owner=${{ namespace }}", equals: 1}}
+    - delete: {apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, name: "${{ namespace }}-reader"}
+    - name: none
+      timeout: 2s
+      assert: {count: {apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, labelSelector: "owner=${{ namespace }}", equals: 0}}
+"#;
+    let r = run(&e, text).await;
+    assert_eq!(r.status, Status::Pass, "{r:#?}");
+}

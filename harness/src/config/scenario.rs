@@ -935,6 +935,9 @@ fn reference_templates(p: &str, action: &Action) -> Vec<(String, String)> {
             if let Some(ns) = a.count.as_ref().and_then(|c| c.namespace.as_ref()) {
                 out.push((format!("{p}.assert.count.namespace"), ns.clone()));
             }
+            if let Some(sel) = a.count.as_ref().and_then(|c| c.label_selector.as_ref()) {
+                out.push((format!("{p}.assert.count.labelSelector"), sel.clone()));
+            }
         }
         _ => {}
     }

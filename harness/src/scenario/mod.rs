@@ -780,7 +780,15 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 api_version,
                 kind: c.kind.clone(),
                 namespace,
-                label_selector: c.label_selector.clone(),
+                label_selector: match c
+                    .label_selector
+                    .as_deref()
+                    .map(|l| run.render(l))
+                    .transpose()
+                {
+                    Ok(l) => l,
+                    Err(e) => return Outcome::error(e),
+                },
             };
             let want = c.equals as usize;
             let check = |o: Observed<'_>| match o {
@@ -805,13 +813,16 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 Ok(WaitOutcome::Done) => {}
                 Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => {
                     return Outcome::fail(format!(
-                        "expected {want} {}(s){} in `{}`: {m}",
+                        "expected {want} {}(s){} {}: {m}",
                         q.kind,
                         q.label_selector
                             .as_deref()
                             .map(|s| format!(" matching `{s}`"))
                             .unwrap_or_default(),
-                        q.namespace.as_deref().unwrap_or("")
+                        q.namespace
+                            .as_deref()
+                            .map(|n| format!("in `{n}`"))
+                            .unwrap_or_else(|| "cluster-wide".into())
                     ));
                 }
                 Err(e) => return Outcome::from_ops(e),
