@@ -10,6 +10,8 @@ pub mod config;
 pub mod exit;
 pub mod fips;
 pub mod fixtures;
+pub mod k8s;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod scenario;

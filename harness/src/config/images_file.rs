@@ -75,6 +75,7 @@ pub fn parse(
         let p = format!("images[{i}]");
         let repo = img.new_name.as_deref().unwrap_or(&img.name);
         let last = repo.rsplit('/').next().unwrap_or(repo);
+        // Every problem of an entry is reported, so the digest is checked before the name.
         if !is_sha256_digest(&img.digest) {
             d.push(
                 file,

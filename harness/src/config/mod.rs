@@ -82,7 +82,14 @@ pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let flux_versions: Option<Vec<_>> = matrix.as_ref().map(|m| {
+        m.flux
+            .iter()
+            .map(|f| (f.version.clone(), f.previous.clone()))
+            .collect()
+    });
     let ctx = scenario::Context {
+        flux_versions: flux_versions.as_deref(),
         channels: channel_names.as_deref(),
         fixtures_root: Some(&root),
         default_timeout: matrix

@@ -28,7 +28,7 @@ impl Pos {
 pub struct Span {
     pub key: Option<Pos>,
     pub value: Pos,
-    /// Block scalars (`|`, `>`) start their content on the line after the indicator.
+    /// Block scalars (`|`, `>`): the parser marks them at their first content line and column.
     pub block_scalar: bool,
 }
 
@@ -82,10 +82,14 @@ impl Document {
         Some(cur)
     }
 
-    /// The file position of line `n`, column `col` (1-based) of the text of the scalar at `path`.
-    /// Exact for block scalars (`|`, `>`), whose marker is on their first content line; other
-    /// scalars report their own position.
-    pub fn inside(&self, path: &str, n: usize, col: usize) -> Pos {
+    /// The position in the file of line `n` (1-based) inside a block scalar at `path`.
+    pub fn line_inside(&self, path: &str, n: usize) -> Pos {
+        self.pos_inside(path, n, 1)
+    }
+
+    /// The position in the file of line `n`, column `col` (both 1-based) of a block scalar's
+    /// content at `path`; the value's own position for other scalars.
+    pub fn pos_inside(&self, path: &str, n: usize, col: usize) -> Pos {
         match self.spans.get(path) {
             Some(s) if s.block_scalar => Pos {
                 line: s.value.line + n - 1,
@@ -445,7 +449,7 @@ mod tests {
     #[test]
     fn block_scalar_lines_map_into_the_file() {
         let doc = parse_single("x: 1\nm: |\n  first\n  second\n").unwrap();
-        assert_eq!(doc.inside("m", 2, 1), Pos { line: 4, col: 3 });
+        assert_eq!(doc.pos_inside("m", 2, 1), Pos { line: 4, col: 3 });
     }
 
     #[test]
