@@ -1,1 +1,8 @@
-//! FIPS TLS: the policy per Go FIPS family and version, challenge endpoints, and the probe.
+//! FIPS TLS evidence: the policy by (family, Go version), challenge endpoints that capture
+//! ClientHellos, the differential verdict, and the `probe tls` scanner. No cluster access.
+
+pub mod certs;
+pub mod challenge;
+pub mod clienthello;
+pub mod codepoints;
+pub mod policy;
