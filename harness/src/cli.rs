@@ -46,6 +46,9 @@ pub enum Command {
     /// Work with report directories.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Probe a live endpoint (e.g. `probe tls HOST:PORT --policy boring-fipsonly@1.27`).
+    #[command(subcommand)]
+    Probe(crate::fips::tls::cli::ProbeCommand),
 }
 
 /// Which cells and scenarios to take.

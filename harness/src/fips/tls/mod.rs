@@ -3,6 +3,9 @@
 
 pub mod certs;
 pub mod challenge;
+pub mod cli;
 pub mod clienthello;
 pub mod codepoints;
 pub mod policy;
+pub mod probe;
+pub mod verdict;
