@@ -12,7 +12,12 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "bin"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect();
     out.sort();
     assert!(out.len() >= 5, "corpus missing in {}", dir.display());
@@ -24,13 +29,26 @@ fn every_corpus_hello_parses() {
     for (name, bytes) in corpus() {
         let (raw, hello) = read_client_hello(&mut bytes.as_slice());
         let hello = hello.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(raw.len(), bytes.len(), "{name}: the whole record is consumed for replay");
-        assert!(!hello.suites.is_empty() && !hello.versions.is_empty(), "{name}");
+        assert_eq!(
+            raw.len(),
+            bytes.len(),
+            "{name}: the whole record is consumed for replay"
+        );
+        assert!(
+            !hello.suites.is_empty() && !hello.versions.is_empty(),
+            "{name}"
+        );
         if name.starts_with("go127-plain") {
-            assert!(hello.groups.contains(&0x11ec) && hello.ems, "{name}: {hello:?}");
+            assert!(
+                hello.groups.contains(&0x11ec) && hello.ems,
+                "{name}: {hello:?}"
+            );
         }
         if name.ends_with("boringfips.bin") {
-            assert!(!hello.groups.contains(&0x001d), "{name}: a FIPS hello offers X25519");
+            assert!(
+                !hello.groups.contains(&0x001d),
+                "{name}: a FIPS hello offers X25519"
+            );
         }
     }
 }

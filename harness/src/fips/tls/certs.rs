@@ -10,7 +10,9 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
-use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+};
 use openssl::x509::{X509, X509NameBuilder};
 
 /// Building a key or certificate failed inside OpenSSL.
@@ -60,7 +62,11 @@ fn gen_key(kind: &KeyKind) -> Result<PKey<Private>, openssl::error::ErrorStack> 
 
 fn digest_for(key: &PKey<Private>) -> MessageDigest {
     // Ed25519 signs the message itself: OpenSSL wants the null digest.
-    if key.id() == openssl::pkey::Id::ED25519 { MessageDigest::null() } else { MessageDigest::sha256() }
+    if key.id() == openssl::pkey::Id::ED25519 {
+        MessageDigest::null()
+    } else {
+        MessageDigest::sha256()
+    }
 }
 
 fn build(
@@ -87,7 +93,13 @@ fn build(
     b.set_not_after(&until)?;
     if issuer.is_none() {
         b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
     } else {
         b.append_extension(BasicConstraints::new().critical().build()?)?;
         let mut ku = KeyUsage::new();
@@ -118,7 +130,10 @@ impl Pki {
     /// A fresh pair of roots for leaves naming `san` (DNS names or IP addresses).
     pub fn new(san: &[String]) -> Result<Self, CertError> {
         fn err(what: &'static str) -> impl Fn(openssl::error::ErrorStack) -> CertError {
-            move |source| CertError { what: what.to_string(), source }
+            move |source| CertError {
+                what: what.to_string(),
+                source,
+            }
         }
         let good = gen_key(&KeyKind::Ecdsa("P-256".into()))
             .and_then(|k| build("flux-compat challenge root P-256", k, None, &[]))
@@ -126,7 +141,11 @@ impl Pki {
         let weak = gen_key(&KeyKind::Rsa(1024))
             .and_then(|k| build("flux-compat challenge root RSA-1024", k, None, &[]))
             .map_err(err("weak RSA-1024 root CA"))?;
-        Ok(Self { good, weak, san: san.to_vec() })
+        Ok(Self {
+            good,
+            weak,
+            san: san.to_vec(),
+        })
     }
 
     /// A leaf with a key of `kind`, signed by `root`.
@@ -136,8 +155,18 @@ impl Pki {
             Root::WeakRsa1024 => &self.weak,
         };
         gen_key(kind)
-            .and_then(|k| build(self.san.first().map(String::as_str).unwrap_or("localhost"), k, Some(issuer), &self.san))
-            .map_err(|source| CertError { what: format!("{kind} leaf certificate"), source })
+            .and_then(|k| {
+                build(
+                    self.san.first().map(String::as_str).unwrap_or("localhost"),
+                    k,
+                    Some(issuer),
+                    &self.san,
+                )
+            })
+            .map_err(|source| CertError {
+                what: format!("{kind} leaf certificate"),
+                source,
+            })
     }
 
     /// Both roots as one PEM bundle: what a client must trust (the `ca.crt` of the Flux Secret).

@@ -115,7 +115,11 @@ impl ChallengeId {
         Self::ALL.into_iter().find(|c| c.id() == s).ok_or_else(|| {
             format!(
                 "unknown challenge `{s}` (known: {})",
-                Self::ALL.iter().map(|c| c.id()).collect::<Vec<_>>().join(", ")
+                Self::ALL
+                    .iter()
+                    .map(|c| c.id())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         })
     }
@@ -133,8 +137,19 @@ impl ChallengeId {
             ems: true,
         };
         let cert = |leaf: KeyKind, root: KeyKind| {
-            let tls12 = if matches!(leaf, KeyKind::Rsa(_)) { RSA_AES128_GCM_ECDHE } else { ECDSA_AES128_GCM };
-            Offer { versions: vec![V::TLS13, V::TLS12], suites: vec![AES128_GCM13, tls12], groups: vec![P256], leaf, root, ems: true }
+            let tls12 = if matches!(leaf, KeyKind::Rsa(_)) {
+                RSA_AES128_GCM_ECDHE
+            } else {
+                ECDSA_AES128_GCM
+            };
+            Offer {
+                versions: vec![V::TLS13, V::TLS12],
+                suites: vec![AES128_GCM13, tls12],
+                groups: vec![P256],
+                leaf,
+                root,
+                ems: true,
+            }
         };
         match self {
             Self::Tls12Chacha20 => modern(vec![V::TLS12], vec![0xcca9], vec![P256]),
@@ -151,7 +166,10 @@ impl ChallengeId {
                 root: p256(),
                 ems: true,
             },
-            Self::Tls12NoEms => Offer { ems: false, ..modern(vec![V::TLS12], vec![ECDSA_AES128_GCM], vec![P256]) },
+            Self::Tls12NoEms => Offer {
+                ems: false,
+                ..modern(vec![V::TLS12], vec![ECDSA_AES128_GCM], vec![P256])
+            },
             Self::LeafRsa1024 => cert(KeyKind::Rsa(1024), p256()),
             Self::RootRsa1024 => cert(p256(), KeyKind::Rsa(1024)),
             Self::LeafEd25519 => cert(KeyKind::Ed25519, p256()),
@@ -163,7 +181,11 @@ impl ChallengeId {
     }
 
     fn root(self) -> Root {
-        if self == Self::RootRsa1024 { Root::WeakRsa1024 } else { Root::Good }
+        if self == Self::RootRsa1024 {
+            Root::WeakRsa1024
+        } else {
+            Root::Good
+        }
     }
 }
 
@@ -191,7 +213,10 @@ pub struct Attempt {
 }
 
 mod humantime_serde_compat {
-    pub fn serialize<S: serde::Serializer>(t: &std::time::SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        t: &std::time::SystemTime,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
     }
 }
@@ -248,8 +273,15 @@ pub enum StartError {
 pub enum WaitError {
     #[error("challenge `{0}` is not served by this set")]
     NotServed(&'static str),
-    #[error("no connection reached challenge `{challenge}` within {waited:?} ({seen} of {wanted} attempt(s) seen)")]
-    TimedOut { challenge: &'static str, waited: Duration, seen: usize, wanted: usize },
+    #[error(
+        "no connection reached challenge `{challenge}` within {waited:?} ({seen} of {wanted} attempt(s) seen)"
+    )]
+    TimedOut {
+        challenge: &'static str,
+        waited: Duration,
+        seen: usize,
+        wanted: usize,
+    },
 }
 
 /// A listening challenge.
@@ -279,7 +311,11 @@ pub struct ChallengeSet {
     threads: Vec<JoinHandle<()>>,
 }
 
-fn openssl_ctx(c: ChallengeId, offer: &Offer, leaf: &Issued) -> Result<SslContext, openssl::error::ErrorStack> {
+fn openssl_ctx(
+    c: ChallengeId,
+    offer: &Offer,
+    leaf: &Issued,
+) -> Result<SslContext, openssl::error::ErrorStack> {
     let mut b = SslContext::builder(SslMethod::tls_server())?;
     let ver = |v: TlsVersion| match v {
         TlsVersion::TLS10 => SslVersion::TLS1,
@@ -287,7 +323,10 @@ fn openssl_ctx(c: ChallengeId, offer: &Offer, leaf: &Issued) -> Result<SslContex
         TlsVersion::TLS12 => SslVersion::TLS1_2,
         _ => SslVersion::TLS1_3,
     };
-    let (lo, hi) = (offer.versions.iter().min().copied(), offer.versions.iter().max().copied());
+    let (lo, hi) = (
+        offer.versions.iter().min().copied(),
+        offer.versions.iter().max().copied(),
+    );
     b.set_min_proto_version(lo.map(ver))?;
     b.set_max_proto_version(hi.map(ver))?;
     // Level 0 lets OpenSSL serve TLS 1.1, SHA-1 MACs and RSA-1024 keys; the offer itself is the limit.
@@ -313,7 +352,12 @@ fn openssl_ctx(c: ChallengeId, offer: &Offer, leaf: &Issued) -> Result<SslContex
     let groups: Vec<&str> = offer
         .groups
         .iter()
-        .filter_map(|g| super::codepoints::GROUPS.iter().find(|x| x.0 == *g).and_then(|x| x.2))
+        .filter_map(|g| {
+            super::codepoints::GROUPS
+                .iter()
+                .find(|x| x.0 == *g)
+                .and_then(|x| x.2)
+        })
         .collect();
     if !groups.is_empty() {
         b.set_groups_list(&groups.join(":"))?;
@@ -331,27 +375,44 @@ fn openssl_ctx(c: ChallengeId, offer: &Offer, leaf: &Issued) -> Result<SslContex
     Ok(b.build())
 }
 
-fn rustls_config(offer: &Offer, leaf: &Issued) -> Result<rustls::ServerConfig, Box<dyn std::error::Error + Send + Sync>> {
+fn rustls_config(
+    offer: &Offer,
+    leaf: &Issued,
+) -> Result<rustls::ServerConfig, Box<dyn std::error::Error + Send + Sync>> {
     use rustls::crypto::aws_lc_rs;
     let groups: Vec<&'static dyn rustls::crypto::SupportedKxGroup> = offer
         .groups
         .iter()
-        .filter_map(|g| aws_lc_rs::ALL_KX_GROUPS.iter().copied().find(|k| u16::from(k.name()) == *g))
+        .filter_map(|g| {
+            aws_lc_rs::ALL_KX_GROUPS
+                .iter()
+                .copied()
+                .find(|k| u16::from(k.name()) == *g)
+        })
         .collect();
-    let provider = rustls::crypto::CryptoProvider { kx_groups: groups, ..aws_lc_rs::default_provider() };
+    let provider = rustls::crypto::CryptoProvider {
+        kx_groups: groups,
+        ..aws_lc_rs::default_provider()
+    };
     let chain = vec![rustls::pki_types::CertificateDer::from(leaf.cert.to_der()?)];
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf.key.private_key_to_pkcs8()?.into());
-    Ok(rustls::ServerConfig::builder_with_provider(Arc::new(provider))
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?)
+    Ok(
+        rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?,
+    )
 }
 
 impl ChallengeSet {
     /// Generate the per-run PKI and start one listener per challenge.
     pub fn start(cfg: &ChallengeConfig) -> Result<Self, StartError> {
         let pki = Pki::new(&cfg.san)?;
-        let chosen: Vec<ChallengeId> = if cfg.only.is_empty() { ChallengeId::ALL.to_vec() } else { cfg.only.clone() };
+        let chosen: Vec<ChallengeId> = if cfg.only.is_empty() {
+            ChallengeId::ALL.to_vec()
+        } else {
+            cfg.only.clone()
+        };
         // Leaves are independent; RSA key generation dominates start-up, so make them in parallel.
         let leaves: Vec<Result<Issued, CertError>> = std::thread::scope(|s| {
             let hs: Vec<_> = chosen
@@ -362,15 +423,26 @@ impl ChallengeSet {
                     s.spawn(move || pki.leaf(&c.offer().leaf, c.root()))
                 })
                 .collect();
-            hs.into_iter().map(|h| h.join().expect("certificate thread panicked")).collect()
+            hs.into_iter()
+                .map(|h| h.join().expect("certificate thread panicked"))
+                .collect()
         });
         let records = Arc::new(Records::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let mut set = ChallengeSet { endpoints: vec![], ca_pem: pki.ca_bundle_pem(), records, stop, threads: vec![] };
+        let mut set = ChallengeSet {
+            endpoints: vec![],
+            ca_pem: pki.ca_bundle_pem(),
+            records,
+            stop,
+            threads: vec![],
+        };
         for (c, leaf) in chosen.iter().copied().zip(leaves) {
             let leaf = leaf?;
             let offer = c.offer();
-            let tls_err = |source| StartError::Tls { challenge: c.id(), source };
+            let tls_err = |source| StartError::Tls {
+                challenge: c.id(),
+                source,
+            };
             let server = if offer.groups.contains(&MLKEM) {
                 Server::Rustls(Arc::new(rustls_config(&offer, &leaf).map_err(tls_err)?))
             } else {
@@ -379,12 +451,22 @@ impl ChallengeSet {
             let index = ChallengeId::ALL.iter().position(|x| *x == c).unwrap_or(0) as u16;
             let port = cfg.first_port.map(|p| p.saturating_add(index)).unwrap_or(0);
             let addr = SocketAddr::new(cfg.listen, port);
-            let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind { challenge: c.id(), addr, source })?;
-            let addr = listener.local_addr().map_err(|source| StartError::Bind { challenge: c.id(), addr, source })?;
+            let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+                challenge: c.id(),
+                addr,
+                source,
+            })?;
+            let addr = listener.local_addr().map_err(|source| StartError::Bind {
+                challenge: c.id(),
+                addr,
+                source,
+            })?;
             set.endpoints.push(Endpoint { challenge: c, addr });
             let (records, stop, timeout) = (set.records.clone(), set.stop.clone(), cfg.timeout);
             let server = Arc::new(server);
-            set.threads.push(std::thread::spawn(move || serve(c, listener, server, records, stop, timeout)));
+            set.threads.push(std::thread::spawn(move || {
+                serve(c, listener, server, records, stop, timeout)
+            }));
         }
         Ok(set)
     }
@@ -396,7 +478,10 @@ impl ChallengeSet {
 
     /// The address of one challenge.
     pub fn addr(&self, c: ChallengeId) -> Option<SocketAddr> {
-        self.endpoints.iter().find(|e| e.challenge == c).map(|e| e.addr)
+        self.endpoints
+            .iter()
+            .find(|e| e.challenge == c)
+            .map(|e| e.addr)
     }
 
     /// PEM of both roots: what a client must trust.
@@ -406,16 +491,31 @@ impl ChallengeSet {
 
     /// Everything recorded for a challenge so far.
     pub fn attempts(&self, c: ChallengeId) -> Vec<Attempt> {
-        self.records.by_challenge.lock().unwrap_or_else(|e| e.into_inner()).get(&c).cloned().unwrap_or_default()
+        self.records
+            .by_challenge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&c)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Wait until a challenge has recorded at least `n` attempts; returns them all.
-    pub fn wait_for(&self, c: ChallengeId, n: usize, timeout: Duration) -> Result<Vec<Attempt>, WaitError> {
+    pub fn wait_for(
+        &self,
+        c: ChallengeId,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Attempt>, WaitError> {
         if self.addr(c).is_none() {
             return Err(WaitError::NotServed(c.id()));
         }
         let deadline = Instant::now() + timeout;
-        let mut guard = self.records.by_challenge.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self
+            .records
+            .by_challenge
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         loop {
             let seen = guard.get(&c).map_or(0, Vec::len);
             if seen >= n {
@@ -423,9 +523,19 @@ impl ChallengeSet {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(WaitError::TimedOut { challenge: c.id(), waited: timeout, seen, wanted: n });
+                return Err(WaitError::TimedOut {
+                    challenge: c.id(),
+                    waited: timeout,
+                    seen,
+                    wanted: n,
+                });
             }
-            guard = self.records.changed.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            guard = self
+                .records
+                .changed
+                .wait_timeout(guard, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -447,7 +557,14 @@ impl Drop for ChallengeSet {
     }
 }
 
-fn serve(c: ChallengeId, listener: TcpListener, server: Arc<Server>, records: Arc<Records>, stop: Arc<AtomicBool>, timeout: Duration) {
+fn serve(
+    c: ChallengeId,
+    listener: TcpListener,
+    server: Arc<Server>,
+    records: Arc<Records>,
+    stop: Arc<AtomicBool>,
+    timeout: Duration,
+) {
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -460,7 +577,10 @@ fn serve(c: ChallengeId, listener: TcpListener, server: Arc<Server>, records: Ar
         std::thread::spawn(move || {
             let attempt = handle(sock, &server, timeout);
             tracing::debug!(challenge = c.id(), outcome = ?attempt.outcome, "challenge connection");
-            let mut g = records.by_challenge.lock().unwrap_or_else(|e| e.into_inner());
+            let mut g = records
+                .by_challenge
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             g.entry(c).or_default().push(attempt);
             records.changed.notify_all();
         });
@@ -496,11 +616,16 @@ impl Write for Replay {
 }
 
 fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
 }
 
 fn handle(mut sock: TcpStream, server: &Server, timeout: Duration) -> Attempt {
-    let peer = sock.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let peer = sock
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let at = SystemTime::now();
     let _ = sock.set_read_timeout(Some(timeout));
     let _ = sock.set_write_timeout(Some(timeout));
@@ -515,16 +640,28 @@ fn handle(mut sock: TcpStream, server: &Server, timeout: Duration) -> Attempt {
                 at,
                 client_hello: None,
                 hello_error: Some(e.to_string()),
-                outcome: Outcome::Error { cause: hello_cause(&e) },
+                outcome: Outcome::Error {
+                    cause: hello_cause(&e),
+                },
             };
         }
     };
-    let stream = Replay { prefix: raw, pos: 0, inner: sock };
+    let stream = Replay {
+        prefix: raw,
+        pos: 0,
+        inner: sock,
+    };
     let outcome = match server {
         Server::OpenSsl(ctx) => openssl_handshake(ctx, stream),
         Server::Rustls(cfg) => rustls_handshake(cfg.clone(), stream),
     };
-    Attempt { peer, at, client_hello: Some(hello), hello_error: None, outcome }
+    Attempt {
+        peer,
+        at,
+        client_hello: Some(hello),
+        hello_error: None,
+        outcome,
+    }
 }
 
 fn hello_cause(e: &HelloError) -> String {
@@ -535,7 +672,11 @@ fn openssl_handshake(ctx: &SslContext, stream: Replay) -> Outcome {
     use openssl::ssl::HandshakeError;
     let ssl = match Ssl::new(ctx) {
         Ok(s) => s,
-        Err(e) => return Outcome::Error { cause: format!("create the OpenSSL session: {e}") },
+        Err(e) => {
+            return Outcome::Error {
+                cause: format!("create the OpenSSL session: {e}"),
+            };
+        }
     };
     match ssl.accept(stream) {
         Ok(mut s) => {
@@ -548,12 +689,18 @@ fn openssl_handshake(ctx: &SslContext, stream: Replay) -> Outcome {
             let _ = s.shutdown();
             Outcome::Accepted { version, cipher }
         }
-        Err(HandshakeError::WouldBlock(_)) => Outcome::Error { cause: "handshake timed out".into() },
-        Err(HandshakeError::SetupFailure(e)) => Outcome::Error { cause: format!("set up the handshake: {e}") },
+        Err(HandshakeError::WouldBlock(_)) => Outcome::Error {
+            cause: "handshake timed out".into(),
+        },
+        Err(HandshakeError::SetupFailure(e)) => Outcome::Error {
+            cause: format!("set up the handshake: {e}"),
+        },
         Err(HandshakeError::Failure(m)) => {
             let e = m.error();
             if e.io_error().is_some_and(is_timeout) {
-                Outcome::Error { cause: "handshake timed out".into() }
+                Outcome::Error {
+                    cause: "handshake timed out".into(),
+                }
             } else {
                 let stack = e.ssl_error().map(|s| s.to_string());
                 let cause = match (stack, e.io_error()) {
@@ -570,17 +717,31 @@ fn openssl_handshake(ctx: &SslContext, stream: Replay) -> Outcome {
 fn rustls_handshake(cfg: Arc<rustls::ServerConfig>, mut stream: Replay) -> Outcome {
     let mut conn = match rustls::ServerConnection::new(cfg) {
         Ok(c) => c,
-        Err(e) => return Outcome::Error { cause: format!("create the rustls session: {e}") },
+        Err(e) => {
+            return Outcome::Error {
+                cause: format!("create the rustls session: {e}"),
+            };
+        }
     };
     while conn.is_handshaking() {
         match conn.complete_io(&mut stream) {
-            Ok((0, 0)) => return Outcome::Refused { cause: "peer closed the connection during the handshake".into() },
+            Ok((0, 0)) => {
+                return Outcome::Refused {
+                    cause: "peer closed the connection during the handshake".into(),
+                };
+            }
             Ok(_) => {}
-            Err(e) if is_timeout(&e) => return Outcome::Error { cause: "handshake timed out".into() },
+            Err(e) if is_timeout(&e) => {
+                return Outcome::Error {
+                    cause: "handshake timed out".into(),
+                };
+            }
             Err(e) => {
                 // Flush any alert rustls queued for the peer.
                 let _ = conn.write_tls(&mut stream);
-                return Outcome::Refused { cause: e.to_string() };
+                return Outcome::Refused {
+                    cause: e.to_string(),
+                };
             }
         }
     }
@@ -589,7 +750,10 @@ fn rustls_handshake(cfg: Arc<rustls::ServerConfig>, mut stream: Replay) -> Outco
         Some(v) => format!("{v:?}"),
         None => String::new(),
     };
-    let cipher = conn.negotiated_cipher_suite().map(|s| format!("{:?}", s.suite())).unwrap_or_default();
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_default();
     conn.send_close_notify();
     let _ = conn.complete_io(&mut stream);
     Outcome::Accepted { version, cipher }

@@ -53,11 +53,20 @@ pub fn run(cmd: ProbeCommand) -> u8 {
             }
         }
     };
-    if !args.target.contains(':') || args.target.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_err()) {
+    if !args.target.contains(':')
+        || args
+            .target
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_err())
+    {
         eprintln!("error: target `{}` is not `HOST:PORT`", args.target);
         return exit::USAGE;
     }
-    let cfg = ProbeConfig { target: args.target.clone(), timeout: args.timeout, parallel: args.parallel };
+    let cfg = ProbeConfig {
+        target: args.target.clone(),
+        timeout: args.timeout,
+        parallel: args.parallel,
+    };
     let findings = match probe::probe(&cfg) {
         Ok(f) => f,
         Err(e) => {
@@ -77,5 +86,9 @@ pub fn run(cmd: ProbeCommand) -> u8 {
         ProbeFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    if report.verdict == "fail" { exit::FAILED } else { exit::OK }
+    if report.verdict == "fail" {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
 }

@@ -94,7 +94,11 @@ fn read_handshake(r: &mut impl Read, raw: &mut Vec<u8>) -> Result<Vec<u8>, Hello
         let at = raw.len();
         read_exact_into(r, raw, 5)?;
         let h = &raw[at..at + 5];
-        let (ty, ver, len) = (h[0], u16::from_be_bytes([h[1], h[2]]), u16::from_be_bytes([h[3], h[4]]) as usize);
+        let (ty, ver, len) = (
+            h[0],
+            u16::from_be_bytes([h[1], h[2]]),
+            u16::from_be_bytes([h[3], h[4]]) as usize,
+        );
         if ty != 22 {
             return Err(HelloError::NotHandshake(ty));
         }
@@ -156,7 +160,7 @@ impl<'a> Cur<'a> {
 }
 
 fn u16_list(b: &[u8], what: &'static str) -> Result<Vec<u16>, HelloError> {
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(HelloError::Malformed(what));
     }
     Ok(b.chunks_exact(2)
@@ -225,16 +229,26 @@ pub fn parse_body(body: &[u8]) -> Result<ClientHello, HelloError> {
             let mut d = Cur(data);
             match ty {
                 ext::SUPPORTED_GROUPS => {
-                    hello.groups = u16_list(d.vec16("supported_groups")?, "supported_groups of odd length")?
+                    hello.groups = u16_list(
+                        d.vec16("supported_groups")?,
+                        "supported_groups of odd length",
+                    )?
                 }
                 ext::SIGNATURE_ALGORITHMS => {
-                    hello.sigalgs = u16_list(d.vec16("signature_algorithms")?, "signature_algorithms of odd length")?
+                    hello.sigalgs = u16_list(
+                        d.vec16("signature_algorithms")?,
+                        "signature_algorithms of odd length",
+                    )?
                 }
                 ext::EXTENDED_MASTER_SECRET => hello.ems = true,
                 ext::SUPPORTED_VERSIONS => {
                     let v = d.vec8("supported_versions")?;
-                    supported_versions =
-                        Some(u16_list(v, "supported_versions of odd length")?.into_iter().map(TlsVersion).collect());
+                    supported_versions = Some(
+                        u16_list(v, "supported_versions of odd length")?
+                            .into_iter()
+                            .map(TlsVersion)
+                            .collect(),
+                    );
                 }
                 ext::KEY_SHARE => {
                     let mut ks = Cur(d.vec16("key_share")?);

@@ -31,12 +31,19 @@ impl Family {
     ];
 
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(f, _)| *f == self).map(|(_, n)| *n).unwrap_or("plain")
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("plain")
     }
 
     /// Whether the TLS stack is restricted to FIPS-approved parameters.
     pub fn is_fips(self) -> bool {
-        matches!(self, Family::BoringFipsOnly | Family::NativeOn | Family::NativeOnly)
+        matches!(
+            self,
+            Family::BoringFipsOnly | Family::NativeOn | Family::NativeOnly
+        )
     }
 
     fn is_native(self) -> bool {
@@ -54,7 +61,10 @@ pub struct GoVersion {
 
 impl GoVersion {
     pub const fn new(minor: u16, patch: u16) -> Self {
-        Self { minor, patch: Some(patch) }
+        Self {
+            minor,
+            patch: Some(patch),
+        }
     }
     fn is(&self, minor: u16, patch: u16) -> bool {
         self.minor == minor && self.patch == Some(patch)
@@ -77,7 +87,9 @@ pub enum PolicyParseError {
     GoVersion(String),
     #[error("unknown family `{0}` (known: plain, boring, boring-fipsonly, native, native-only)")]
     Family(String),
-    #[error("`{0}` has no Go version (expected `FAMILY@1.MINOR[.PATCH]`, e.g. `boring-fipsonly@1.27`)")]
+    #[error(
+        "`{0}` has no Go version (expected `FAMILY@1.MINOR[.PATCH]`, e.g. `boring-fipsonly@1.27`)"
+    )]
     MissingVersion(String),
     #[error("Go {0} has no native FIPS 140-3 mode (it starts with Go 1.24)")]
     NativeTooOld(GoVersion),
@@ -182,7 +194,9 @@ impl std::str::FromStr for Policy {
     type Err = PolicyParseError;
     /// `FAMILY@VERSION`, e.g. `boring-fipsonly@1.27`, `native@1.26.6`, `plain@1.25`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (fam, ver) = s.split_once('@').ok_or_else(|| PolicyParseError::MissingVersion(s.to_string()))?;
+        let (fam, ver) = s
+            .split_once('@')
+            .ok_or_else(|| PolicyParseError::MissingVersion(s.to_string()))?;
         let family = Family::ALL
             .iter()
             .find(|(_, n)| n.eq_ignore_ascii_case(fam))
@@ -210,7 +224,8 @@ const SRC_GROUPS: &str = "fips-policy.md §2 group rows; §1.3 allowedCurvePrefe
 const SRC_SIGALGS: &str = "fips-policy.md §2 sigalg rows; §1.3 allowedSignatureAlgorithmsFIPS";
 const SRC_CERTS: &str = "fips-policy.md §2 peer-cert rows; §1.3 isCertificateAllowedFIPS";
 const SRC_EMS: &str = "fips-policy.md §2 row `TLS1.2 without Extended Master Secret`";
-const SRC_DEFAULTS: &str = "Go crypto/tls defaults (tlsrsakex, tls3des, tls10server, rsa1024min GODEBUGs)";
+const SRC_DEFAULTS: &str =
+    "Go crypto/tls defaults (tlsrsakex, tls3des, tls10server, rsa1024min GODEBUGs)";
 
 impl Policy {
     /// A policy for a family and Go version; refuses combinations that cannot exist.
@@ -238,7 +253,11 @@ impl Policy {
 
     fn rule(&self, allowed: bool, what: impl fmt::Display, source: &'static str) -> Ruling {
         let verb = if allowed { "allows" } else { "does not allow" };
-        Ruling { allowed, reason: format!("{} {verb} {what}", self.label()), source }
+        Ruling {
+            allowed,
+            reason: format!("{} {verb} {what}", self.label()),
+            source,
+        }
     }
 
     /// Whether P-521 (group, sigalg, certificate curve) is allowed: boring 1.24.0 dropped it (#71757).
@@ -286,7 +305,11 @@ impl Policy {
                         || (go < 22 && (RSA_GCM.contains(&s) || RSA_CBC_SHA.contains(&s)))
                         || (go < 23 && TDES.contains(&s))
                 };
-                self.rule(ok, codepoints::suite_name(s), if fips { SRC_SUITES } else { SRC_DEFAULTS })
+                self.rule(
+                    ok,
+                    codepoints::suite_name(s),
+                    if fips { SRC_SUITES } else { SRC_DEFAULTS },
+                )
             }
             Param::Group(g) => {
                 let native = self.family.is_native();
@@ -300,7 +323,11 @@ impl Policy {
                     25497 => !fips && go == 23,
                     _ => false,
                 };
-                self.rule(ok, codepoints::group_name(*g), if fips { SRC_GROUPS } else { SRC_DEFAULTS })
+                self.rule(
+                    ok,
+                    codepoints::group_name(*g),
+                    if fips { SRC_GROUPS } else { SRC_DEFAULTS },
+                )
             }
             Param::SigAlg(a) => {
                 let native = self.family.is_native();
@@ -312,7 +339,11 @@ impl Policy {
                     0x0201 | 0x0203 => !fips,
                     _ => false,
                 };
-                self.rule(ok, codepoints::sigalg_name(*a), if fips { SRC_SIGALGS } else { SRC_DEFAULTS })
+                self.rule(
+                    ok,
+                    codepoints::sigalg_name(*a),
+                    if fips { SRC_SIGALGS } else { SRC_DEFAULTS },
+                )
             }
             Param::PeerCertKey(k) => {
                 let exact = self.boring() || (self.family.is_native() && go < 25);
@@ -336,7 +367,10 @@ impl Policy {
     }
 
     /// Every parameter in `params` that this policy forbids, with its ruling.
-    pub fn forbidden<'a>(&self, params: impl IntoIterator<Item = &'a Param>) -> Vec<(Param, Ruling)> {
+    pub fn forbidden<'a>(
+        &self,
+        params: impl IntoIterator<Item = &'a Param>,
+    ) -> Vec<(Param, Ruling)> {
         params
             .into_iter()
             .filter_map(|p| {
@@ -365,8 +399,13 @@ pub struct Offer {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "expect", rename_all = "kebab-case")]
 pub enum Expectation {
-    Accept { version: TlsVersion },
-    Refuse { reason: String, source: &'static str },
+    Accept {
+        version: TlsVersion,
+    },
+    Refuse {
+        reason: String,
+        source: &'static str,
+    },
 }
 
 impl Expectation {
@@ -407,8 +446,17 @@ impl Policy {
                 continue;
             }
             let is13 = v == TlsVersion::TLS13;
-            let suites: Vec<u16> = offer.suites.iter().copied().filter(|s| codepoints::is_tls13_suite(*s) == is13).collect();
-            let Some(suite) = pick(self, &suites.iter().map(|s| Param::Suite(*s)).collect::<Vec<_>>(), &mut note) else {
+            let suites: Vec<u16> = offer
+                .suites
+                .iter()
+                .copied()
+                .filter(|s| codepoints::is_tls13_suite(*s) == is13)
+                .collect();
+            let Some(suite) = pick(
+                self,
+                &suites.iter().map(|s| Param::Suite(*s)).collect::<Vec<_>>(),
+                &mut note,
+            ) else {
                 continue;
             };
             let static_rsa = matches!(suite, Param::Suite(s) if RSA_GCM.contains(&s) || RSA_CBC_SHA.contains(&s));
@@ -417,10 +465,17 @@ impl Policy {
                 if pick(self, &groups, &mut note).is_none() {
                     continue;
                 }
-                let sigs: Vec<Param> = sigalgs_for(&offer.leaf).into_iter().map(Param::SigAlg).collect();
+                let sigs: Vec<Param> = sigalgs_for(&offer.leaf)
+                    .into_iter()
+                    .map(Param::SigAlg)
+                    .collect();
                 if pick(self, &sigs, &mut note).is_none() {
                     if sigs.is_empty() {
-                        note(self.rule(false, format!("a signature by a {} key", offer.leaf), SRC_SIGALGS));
+                        note(self.rule(
+                            false,
+                            format!("a signature by a {} key", offer.leaf),
+                            SRC_SIGALGS,
+                        ));
                     }
                     continue 'versions;
                 }
@@ -436,13 +491,20 @@ impl Policy {
             break;
         }
         let Some(version) = negotiated else {
-            let r = first_refusal.unwrap_or_else(|| self.rule(false, "anything this server offers", SRC_VERSIONS));
-            return Expectation::Refuse { reason: r.reason, source: r.source };
+            let r = first_refusal
+                .unwrap_or_else(|| self.rule(false, "anything this server offers", SRC_VERSIONS));
+            return Expectation::Refuse {
+                reason: r.reason,
+                source: r.source,
+            };
         };
         for key in [&offer.leaf, &offer.root] {
             let r = self.allows(&Param::PeerCertKey(key.clone()));
             if !r.allowed {
-                return Expectation::Refuse { reason: r.reason, source: r.source };
+                return Expectation::Refuse {
+                    reason: r.reason,
+                    source: r.source,
+                };
             }
         }
         Expectation::Accept { version }
@@ -473,11 +535,29 @@ mod tests {
     fn parses_policies_and_rejects_bad_ones() {
         assert_eq!(p("boring-fipsonly@1.27").family, Family::BoringFipsOnly);
         assert_eq!(p("native@go1.26.6").go, GoVersion::new(26, 6));
-        assert_eq!("native@1.23".parse::<Policy>(), Err(PolicyParseError::NativeTooOld(GoVersion { minor: 23, patch: None })));
-        assert!(matches!("fips@1.27".parse::<Policy>(), Err(PolicyParseError::Family(_))));
-        assert!(matches!("boring-fipsonly".parse::<Policy>(), Err(PolicyParseError::MissingVersion(_))));
-        assert!(matches!("plain@2.1".parse::<Policy>(), Err(PolicyParseError::GoVersion(_))));
-        assert_eq!("go1.26.6-X:boringcrypto".parse::<GoVersion>().unwrap(), GoVersion::new(26, 6));
+        assert_eq!(
+            "native@1.23".parse::<Policy>(),
+            Err(PolicyParseError::NativeTooOld(GoVersion {
+                minor: 23,
+                patch: None
+            }))
+        );
+        assert!(matches!(
+            "fips@1.27".parse::<Policy>(),
+            Err(PolicyParseError::Family(_))
+        ));
+        assert!(matches!(
+            "boring-fipsonly".parse::<Policy>(),
+            Err(PolicyParseError::MissingVersion(_))
+        ));
+        assert!(matches!(
+            "plain@2.1".parse::<Policy>(),
+            Err(PolicyParseError::GoVersion(_))
+        ));
+        assert_eq!(
+            "go1.26.6-X:boringcrypto".parse::<GoVersion>().unwrap(),
+            GoVersion::new(26, 6)
+        );
     }
 
     #[test]
@@ -489,14 +569,42 @@ mod tests {
         let rsa2560 = Param::PeerCertKey(KeyKind::Rsa(2560));
         assert!(!p("boring-fipsonly@1.27").allows(&rsa2560).allowed);
         assert!(p("native@1.27").allows(&rsa2560).allowed);
-        assert!(p("boring-fipsonly@1.23").allows(&Param::Suite(0x009c)).allowed);
-        assert!(!p("boring-fipsonly@1.24").allows(&Param::Suite(0x009c)).allowed);
-        assert!(!p("boring-fipsonly@1.24.0").allows(&Param::Group(0x19)).allowed);
-        assert!(p("boring-fipsonly@1.24.11").allows(&Param::Group(0x19)).allowed);
-        assert!(p("boring-fipsonly@1.24").allows(&Param::Tls12WithoutEms).allowed);
+        assert!(
+            p("boring-fipsonly@1.23")
+                .allows(&Param::Suite(0x009c))
+                .allowed
+        );
+        assert!(
+            !p("boring-fipsonly@1.24")
+                .allows(&Param::Suite(0x009c))
+                .allowed
+        );
+        assert!(
+            !p("boring-fipsonly@1.24.0")
+                .allows(&Param::Group(0x19))
+                .allowed
+        );
+        assert!(
+            p("boring-fipsonly@1.24.11")
+                .allows(&Param::Group(0x19))
+                .allowed
+        );
+        assert!(
+            p("boring-fipsonly@1.24")
+                .allows(&Param::Tls12WithoutEms)
+                .allowed
+        );
         assert!(!p("native@1.25").allows(&Param::Tls12WithoutEms).allowed);
-        assert!(!p("boring-fipsonly@1.23").allows(&Param::Version(TlsVersion::TLS13)).allowed);
-        assert!(p("boring-fipsonly@1.21.6").allows(&Param::Version(TlsVersion::TLS13)).allowed);
+        assert!(
+            !p("boring-fipsonly@1.23")
+                .allows(&Param::Version(TlsVersion::TLS13))
+                .allowed
+        );
+        assert!(
+            p("boring-fipsonly@1.21.6")
+                .allows(&Param::Version(TlsVersion::TLS13))
+                .allowed
+        );
         let r = p("native@1.27").allows(&Param::Suite(0xcca8));
         assert!(!r.allowed && r.reason.contains("native on Go 1.27 does not allow"));
     }

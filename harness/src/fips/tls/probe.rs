@@ -107,7 +107,8 @@ fn suites_for(v: TlsVersion) -> Vec<u16> {
         .filter(|s| match v {
             TlsVersion::TLS13 => codepoints::is_tls13_suite(*s),
             TlsVersion::TLS12 => !codepoints::is_tls13_suite(*s),
-            _ => codepoints::suite_openssl(*s).is_some_and(|n| n.ends_with("-SHA") || n == "AES128-SHA" || n == "AES256-SHA"),
+            _ => codepoints::suite_openssl(*s)
+                .is_some_and(|n| n.ends_with("-SHA") || n == "AES128-SHA" || n == "AES256-SHA"),
         })
         .collect()
 }
@@ -131,22 +132,41 @@ fn connect(ctx: &Ctx) -> std::io::Result<TcpStream> {
     Ok(s)
 }
 
-fn openssl_try(ctx: &Ctx, v: TlsVersion, suite: Option<u16>, group: Option<u16>, no_ems: bool) -> Got {
+fn openssl_try(
+    ctx: &Ctx,
+    v: TlsVersion,
+    suite: Option<u16>,
+    group: Option<u16>,
+    no_ems: bool,
+) -> Got {
     let run = || -> Result<Got, String> {
         // A plain context: SslConnector would load the system trust store for every probe.
         let mut b = SslContext::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
         b.set_verify(SslVerifyMode::NONE);
         b.set_security_level(0);
-        b.set_min_proto_version(Some(ossl_version(v))).map_err(|e| e.to_string())?;
-        b.set_max_proto_version(Some(ossl_version(v))).map_err(|e| e.to_string())?;
+        b.set_min_proto_version(Some(ossl_version(v)))
+            .map_err(|e| e.to_string())?;
+        b.set_max_proto_version(Some(ossl_version(v)))
+            .map_err(|e| e.to_string())?;
         let name = |s: u16| codepoints::suite_openssl(s).unwrap_or("");
         match suite {
-            Some(s) if v == TlsVersion::TLS13 => b.set_ciphersuites(name(s)).map_err(|e| e.to_string())?,
-            Some(s) => b.set_cipher_list(&format!("{}:@SECLEVEL=0", name(s))).map_err(|e| e.to_string())?,
+            Some(s) if v == TlsVersion::TLS13 => {
+                b.set_ciphersuites(name(s)).map_err(|e| e.to_string())?
+            }
+            Some(s) => b
+                .set_cipher_list(&format!("{}:@SECLEVEL=0", name(s)))
+                .map_err(|e| e.to_string())?,
             None if v == TlsVersion::TLS13 => {}
-            None => b.set_cipher_list("ALL:COMPLEMENTOFALL:@SECLEVEL=0").map_err(|e| e.to_string())?,
+            None => b
+                .set_cipher_list("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+                .map_err(|e| e.to_string())?,
         }
-        let ossl_group = |g: &u16| codepoints::GROUPS.iter().find(|x| x.0 == *g).and_then(|x| x.2);
+        let ossl_group = |g: &u16| {
+            codepoints::GROUPS
+                .iter()
+                .find(|x| x.0 == *g)
+                .and_then(|x| x.2)
+        };
         let groups: Vec<&str> = match group {
             // OpenSSL servers refuse an ECDSA certificate in TLS 1.2 unless its curve is in the
             // client's groups, so TLS 1.2 offers the group first plus the NIST curves, and the
@@ -158,7 +178,8 @@ fn openssl_try(ctx: &Ctx, v: TlsVersion, suite: Option<u16>, group: Option<u16>,
             Some(g) => ossl_group(&g).into_iter().collect(),
             None => CLASSIC_GROUPS.iter().filter_map(ossl_group).collect(),
         };
-        b.set_groups_list(&groups.join(":")).map_err(|e| e.to_string())?;
+        b.set_groups_list(&groups.join(":"))
+            .map_err(|e| e.to_string())?;
         let mut opts = SslOptions::NO_TICKET;
         if no_ems {
             opts |= SslOptions::from_bits_retain(1);
@@ -175,7 +196,10 @@ fn openssl_try(ctx: &Ctx, v: TlsVersion, suite: Option<u16>, group: Option<u16>,
                     let used = s.ssl().peer_tmp_key().ok().map(|k| tmp_key_group(&k));
                     if used != Some(g) {
                         let _ = s.shutdown();
-                        return Ok(Got::No(format!("server chose another group than {}", codepoints::group_name(g))));
+                        return Ok(Got::No(format!(
+                            "server chose another group than {}",
+                            codepoints::group_name(g)
+                        )));
                     }
                 }
                 let chain = s
@@ -265,7 +289,10 @@ fn rustls_try(ctx: &Ctx, group: u16) -> Got {
             .copied()
             .find(|k| u16::from(k.name()) == group)
             .ok_or_else(|| format!("rustls cannot offer {}", codepoints::group_name(group)))?;
-        let provider = Arc::new(rustls::crypto::CryptoProvider { kx_groups: vec![kx], ..aws_lc_rs::default_provider() });
+        let provider = Arc::new(rustls::crypto::CryptoProvider {
+            kx_groups: vec![kx],
+            ..aws_lc_rs::default_provider()
+        });
         let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| e.to_string())?
@@ -274,7 +301,8 @@ fn rustls_try(ctx: &Ctx, group: u16) -> Got {
             .with_no_client_auth();
         let name = ctx.sni.clone().unwrap_or_else(|| ctx.addr.ip().to_string());
         let name = rustls::pki_types::ServerName::try_from(name).map_err(|e| e.to_string())?;
-        let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).map_err(|e| e.to_string())?;
+        let mut conn =
+            rustls::ClientConnection::new(Arc::new(cfg), name).map_err(|e| e.to_string())?;
         let mut sock = connect(ctx).map_err(|e| format!("connect: {e}"))?;
         while conn.is_handshaking() {
             match conn.complete_io(&mut sock) {
@@ -304,12 +332,24 @@ pub fn probe(cfg: &ProbeConfig) -> Result<Findings, ProbeError> {
     let addr = cfg
         .target
         .to_socket_addrs()
-        .map_err(|source| ProbeError::Resolve { target: cfg.target.clone(), source })?
+        .map_err(|source| ProbeError::Resolve {
+            target: cfg.target.clone(),
+            source,
+        })?
         .next()
         .ok_or_else(|| ProbeError::NoAddress(cfg.target.clone()))?;
-    let host = cfg.target.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or("");
-    let sni = (host.parse::<std::net::IpAddr>().is_err() && !host.is_empty()).then(|| host.to_string());
-    let ctx = Ctx { addr, sni, timeout: cfg.timeout };
+    let host = cfg
+        .target
+        .rsplit_once(':')
+        .map(|(h, _)| h.trim_matches(['[', ']']))
+        .unwrap_or("");
+    let sni =
+        (host.parse::<std::net::IpAddr>().is_err() && !host.is_empty()).then(|| host.to_string());
+    let ctx = Ctx {
+        addr,
+        sni,
+        timeout: cfg.timeout,
+    };
     // A closed port is an error, not "accepts nothing".
     connect(&ctx).map_err(|source| ProbeError::Connect { addr, source })?;
 
@@ -345,10 +385,17 @@ pub fn probe(cfg: &ProbeConfig) -> Result<Findings, ProbeError> {
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
     });
 
-    let mut f = Findings { target: cfg.target.clone(), handshakes: results.len(), ..Default::default() };
+    let mut f = Findings {
+        target: cfg.target.clone(),
+        handshakes: results.len(),
+        ..Default::default()
+    };
     let mut ok = vec![false; tasks.len()];
     let mut first_failure = None;
     for (i, got) in &results {
@@ -385,7 +432,12 @@ pub fn probe(cfg: &ProbeConfig) -> Result<Findings, ProbeError> {
         }
     }
     // A server that only speaks TLS 1.3 with an ML-KEM group still speaks TLS 1.3.
-    if !f.versions.contains(&TlsVersion::TLS13) && tasks.iter().enumerate().any(|(i, t)| ok[i] && matches!(t, Task::PqGroup(_))) {
+    if !f.versions.contains(&TlsVersion::TLS13)
+        && tasks
+            .iter()
+            .enumerate()
+            .any(|(i, t)| ok[i] && matches!(t, Task::PqGroup(_)))
+    {
         f.versions.push(TlsVersion::TLS13);
     }
     // With suites found at a version, the version is accepted even if the broad probe was not.
@@ -398,7 +450,10 @@ pub fn probe(cfg: &ProbeConfig) -> Result<Findings, ProbeError> {
     f.versions.sort();
     f.ems_required = tls12_ok.then_some(!no_ems_ok);
     if ok.iter().all(|o| !o) {
-        return Err(ProbeError::NoTls { addr, first: first_failure.unwrap_or_default() });
+        return Err(ProbeError::NoTls {
+            addr,
+            first: first_failure.unwrap_or_default(),
+        });
     }
     f.elapsed_ms = start.elapsed().as_millis();
     Ok(f)
@@ -412,7 +467,9 @@ pub fn judge(f: Findings, policy: Option<&Policy>) -> Report {
             item,
             accepted: true,
             allowed: ruling.as_ref().map(|r| r.allowed),
-            reason: ruling.filter(|r| !r.allowed).map(|r| format!("{} [{}]", r.reason, r.source)),
+            reason: ruling
+                .filter(|r| !r.allowed)
+                .map(|r| format!("{} [{}]", r.reason, r.source)),
         }
     };
     let mut rows = vec![];
@@ -420,13 +477,22 @@ pub fn judge(f: Findings, policy: Option<&Policy>) -> Report {
         rows.push(row(format!("version {v}"), Param::Version(*v)));
     }
     for (v, s) in &f.suites {
-        rows.push(row(format!("suite {} ({v})", codepoints::suite_name(*s)), Param::Suite(*s)));
+        rows.push(row(
+            format!("suite {} ({v})", codepoints::suite_name(*s)),
+            Param::Suite(*s),
+        ));
     }
     for g in &f.groups {
-        rows.push(row(format!("group {}", codepoints::group_name(*g)), Param::Group(*g)));
+        rows.push(row(
+            format!("group {}", codepoints::group_name(*g)),
+            Param::Group(*g),
+        ));
     }
     match f.ems_required {
-        Some(false) => rows.push(row("TLS 1.2 without Extended Master Secret".into(), Param::Tls12WithoutEms)),
+        Some(false) => rows.push(row(
+            "TLS 1.2 without Extended Master Secret".into(),
+            Param::Tls12WithoutEms,
+        )),
         Some(true) => rows.push(Row {
             item: "TLS 1.2 requires Extended Master Secret".into(),
             accepted: true,
@@ -436,14 +502,22 @@ pub fn judge(f: Findings, policy: Option<&Policy>) -> Report {
         None => {}
     }
     for (i, c) in f.chain.iter().enumerate() {
-        rows.push(row(format!("certificate {i} key {} ({})", c.key, c.subject), Param::PeerCertKey(c.key.clone())));
+        rows.push(row(
+            format!("certificate {i} key {} ({})", c.key, c.subject),
+            Param::PeerCertKey(c.key.clone()),
+        ));
     }
     let verdict = match policy {
         None => "not-judged",
         Some(_) if rows.iter().any(|r| r.allowed == Some(false)) => "fail",
         Some(_) => "pass",
     };
-    Report { findings: f, policy: policy.map(|p| p.to_string()), rows, verdict }
+    Report {
+        findings: f,
+        policy: policy.map(|p| p.to_string()),
+        rows,
+        verdict,
+    }
 }
 
 /// The verdict table for people (and scripts that grep).
@@ -455,7 +529,13 @@ pub fn render_table(r: &Report) -> String {
         r.findings.handshakes,
         r.findings.elapsed_ms
     );
-    let w = r.rows.iter().map(|x| x.item.len()).max().unwrap_or(10).max(10);
+    let w = r
+        .rows
+        .iter()
+        .map(|x| x.item.len())
+        .max()
+        .unwrap_or(10)
+        .max(10);
     out.push_str(&format!("{:<w$}  {}\n", "ACCEPTED", "VERDICT"));
     for row in &r.rows {
         let v = match row.allowed {
@@ -468,4 +548,3 @@ pub fn render_table(r: &Report) -> String {
     out.push_str(&format!("verdict: {}\n", r.verdict));
     out
 }
-
