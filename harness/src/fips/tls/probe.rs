@@ -49,7 +49,8 @@ pub struct Findings {
     /// (version, suite) pairs the server negotiated.
     pub suites: Vec<(TlsVersion, u16)>,
     pub groups: Vec<u16>,
-    /// Groups that could not be tested by this build (none today; kept explicit for honesty).
+    /// Groups neither client stack can offer (rustls 0.23 has no SecP384r1MLKEM1024), so their
+    /// acceptance is unknown rather than "refused".
     pub untested_groups: Vec<u16>,
     /// Whether TLS 1.2 was refused without EMS but accepted with it (`None` without TLS 1.2).
     pub ems_required: Option<bool>,
@@ -87,6 +88,7 @@ enum Task {
 }
 
 const PQ_GROUPS: [u16; 3] = [0x11ec, 0x11eb, 0x0204];
+const UNTESTABLE_GROUPS: [u16; 1] = [0x11ed];
 const CLASSIC_GROUPS: [u16; 5] = [0x0017, 0x0018, 0x0019, 0x001d, 0x001e];
 
 fn ossl_version(v: TlsVersion) -> SslVersion {
@@ -394,6 +396,7 @@ pub fn probe(cfg: &ProbeConfig) -> Result<Findings, ProbeError> {
     let mut f = Findings {
         target: cfg.target.clone(),
         handshakes: results.len(),
+        untested_groups: UNTESTABLE_GROUPS.to_vec(),
         ..Default::default()
     };
     let mut ok = vec![false; tasks.len()];
@@ -544,6 +547,12 @@ pub fn render_table(r: &Report) -> String {
             Some(false) => format!("VIOLATION: {}", row.reason.as_deref().unwrap_or("")),
         };
         out.push_str(&format!("{:<w$}  {v}\n", row.item));
+    }
+    for g in &r.findings.untested_groups {
+        out.push_str(&format!(
+            "{:<w$}  untested (no client stack here offers it)\n",
+            format!("group {}", codepoints::group_name(*g))
+        ));
     }
     out.push_str(&format!("verdict: {}\n", r.verdict));
     out
