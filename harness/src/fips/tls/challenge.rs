@@ -205,14 +205,14 @@ pub enum Outcome {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Attempt {
     pub peer: SocketAddr,
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "rfc3339")]
     pub at: SystemTime,
     pub client_hello: Option<ClientHello>,
     pub hello_error: Option<String>,
     pub outcome: Outcome,
 }
 
-mod humantime_serde_compat {
+mod rfc3339 {
     pub fn serialize<S: serde::Serializer>(
         t: &std::time::SystemTime,
         s: S,
@@ -311,11 +311,7 @@ pub struct ChallengeSet {
     threads: Vec<JoinHandle<()>>,
 }
 
-fn openssl_ctx(
-    c: ChallengeId,
-    offer: &Offer,
-    leaf: &Issued,
-) -> Result<SslContext, openssl::error::ErrorStack> {
+fn openssl_ctx(offer: &Offer, leaf: &Issued) -> Result<SslContext, openssl::error::ErrorStack> {
     let mut b = SslContext::builder(SslMethod::tls_server())?;
     let ver = |v: TlsVersion| match v {
         TlsVersion::TLS10 => SslVersion::TLS1,
@@ -371,7 +367,6 @@ fn openssl_ctx(
     b.set_certificate(&leaf.cert)?;
     b.set_private_key(&leaf.key)?;
     b.check_private_key()?;
-    let _ = c;
     Ok(b.build())
 }
 
@@ -446,7 +441,7 @@ impl ChallengeSet {
             let server = if offer.groups.contains(&MLKEM) {
                 Server::Rustls(Arc::new(rustls_config(&offer, &leaf).map_err(tls_err)?))
             } else {
-                Server::OpenSsl(openssl_ctx(c, &offer, &leaf).map_err(|e| tls_err(Box::new(e)))?)
+                Server::OpenSsl(openssl_ctx(&offer, &leaf).map_err(|e| tls_err(Box::new(e)))?)
             };
             let index = ChallengeId::ALL.iter().position(|x| *x == c).unwrap_or(0) as u16;
             let port = cfg.first_port.map(|p| p.saturating_add(index)).unwrap_or(0);
