@@ -604,6 +604,42 @@ fn endpoints_report_bad_input_per_connection_and_keep_serving() {
 }
 
 #[test]
+fn probe_gives_up_on_silent_and_non_tls_servers_within_its_time_limit() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let cfg = ProbeConfig {
+        target: addr,
+        timeout: Duration::from_millis(700),
+        parallel: 16,
+    };
+    let err = probe::probe(&cfg).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, probe::ProbeError::NoTls { .. }), "{err}");
+
+    // A server that answers with HTTP instead of TLS.
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = http.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut c in http.incoming().flatten() {
+            let _ = c.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+        }
+    });
+    let cfg = ProbeConfig {
+        target: addr,
+        timeout: Duration::from_secs(3),
+        parallel: 16,
+    };
+    let err = probe::probe(&cfg).unwrap_err();
+    assert!(matches!(err, probe::ProbeError::NoTls { .. }), "{err}");
+    drop(silent);
+}
+
+#[test]
 fn probe_cli_exit_codes_and_json() {
     let bin = support::binary();
     let run = |args: &[&str]| Command::new(&bin).args(args).output().unwrap();

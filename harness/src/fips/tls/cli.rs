@@ -31,7 +31,7 @@ pub struct TlsArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = ProbeFormat::Table)]
     pub format: ProbeFormat,
-    /// Per-handshake timeout (e.g. `5s`, `500ms`).
+    /// Time limit for the whole probe, every handshake included (e.g. `5s`, `500ms`).
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// Handshakes in flight at once.

@@ -118,7 +118,8 @@ fn suites_for(v: TlsVersion) -> Vec<u16> {
 struct Ctx {
     addr: SocketAddr,
     sni: Option<String>,
-    timeout: Duration,
+    /// One limit for the whole probe: a silent server cannot stretch it per handshake.
+    deadline: Instant,
 }
 
 enum Got {
@@ -127,9 +128,16 @@ enum Got {
 }
 
 fn connect(ctx: &Ctx) -> std::io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&ctx.addr, ctx.timeout)?;
-    s.set_read_timeout(Some(ctx.timeout))?;
-    s.set_write_timeout(Some(ctx.timeout))?;
+    let left = ctx.deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the probe's time limit is reached",
+        ));
+    }
+    let s = TcpStream::connect_timeout(&ctx.addr, left)?;
+    s.set_read_timeout(Some(left))?;
+    s.set_write_timeout(Some(left))?;
     s.set_nodelay(true)?;
     Ok(s)
 }
@@ -223,6 +231,9 @@ fn openssl_try(
                     .unwrap_or_default();
                 let _ = s.shutdown();
                 Ok(Got::Ok(chain))
+            }
+            Err(openssl::ssl::HandshakeError::WouldBlock(_)) => {
+                Ok(Got::No("timed out waiting for the server".into()))
             }
             Err(e) => Ok(Got::No(e.to_string())),
         }
@@ -324,6 +335,7 @@ fn rustls_try(ctx: &Ctx, group: u16) -> Got {
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
     pub target: String,
+    /// Time limit for the whole probe (all handshakes run within it).
     pub timeout: Duration,
     pub parallel: usize,
 }
@@ -350,7 +362,7 @@ pub fn probe(cfg: &ProbeConfig) -> Result<Findings, ProbeError> {
     let ctx = Ctx {
         addr,
         sni,
-        timeout: cfg.timeout,
+        deadline: start + cfg.timeout,
     };
     // A closed port is an error, not "accepts nothing".
     connect(&ctx).map_err(|source| ProbeError::Connect { addr, source })?;
