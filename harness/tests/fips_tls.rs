@@ -55,6 +55,15 @@ const VARIANTS: &[Variant] = &[
         tags: "",
     },
     Variant {
+        // TLS 1.3 allowed, static RSA refused, but EMS not yet required (Go < 1.25).
+        name: "boringfips-1.24",
+        go: "1.24.11",
+        reference: "1.24.11 | boring+fipsonly",
+        family: Family::BoringFipsOnly,
+        env: &[("CGO_ENABLED", "1"), ("GOEXPERIMENT", "boringcrypto")],
+        tags: "fipsonly",
+    },
+    Variant {
         name: "boringfips-1.23",
         go: "1.23.9",
         reference: "1.23.9 | boring+fipsonly",
@@ -418,6 +427,23 @@ fn probe_matches_known_answers_on_go_servers() {
         "fail"
     );
     assert_eq!(probe::judge(f, Some(&p("plain@1.27"))).verdict, "pass");
+
+    let s = go_server("boringfips-1.24", &cert, &key);
+    let f = probe(&s.addr);
+    assert_eq!(f.versions, vec![TlsVersion::TLS12, TlsVersion::TLS13]);
+    assert_eq!(
+        f.ems_required,
+        Some(false),
+        "EMS is required only from Go 1.25"
+    );
+    assert_eq!(
+        probe::judge(f.clone(), Some(&p("boring-fipsonly@1.24"))).verdict,
+        "pass"
+    );
+    assert_eq!(
+        probe::judge(f, Some(&p("boring-fipsonly@1.27"))).verdict,
+        "fail"
+    );
 
     let s = go_server("boringfips-1.23", &cert, &key);
     let f = probe(&s.addr);
