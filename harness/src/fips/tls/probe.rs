@@ -59,11 +59,10 @@ pub struct Findings {
     pub elapsed_ms: u128,
 }
 
-/// One line of the verdict table.
+/// One line of the verdict table: something the server accepted, and the policy's ruling.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {
     pub item: String,
-    pub accepted: bool,
     pub allowed: Option<bool>,
     pub reason: Option<String>,
 }
@@ -480,7 +479,6 @@ pub fn judge(f: Findings, policy: Option<&Policy>) -> Report {
         let ruling: Option<Ruling> = policy.map(|p| p.allows(&param));
         Row {
             item,
-            accepted: true,
             allowed: ruling.as_ref().map(|r| r.allowed),
             reason: ruling
                 .filter(|r| !r.allowed)
@@ -510,7 +508,6 @@ pub fn judge(f: Findings, policy: Option<&Policy>) -> Report {
         )),
         Some(true) => rows.push(Row {
             item: "TLS 1.2 requires Extended Master Secret".into(),
-            accepted: true,
             allowed: policy.map(|_| true),
             reason: None,
         }),
