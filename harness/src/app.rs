@@ -39,6 +39,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Plan(args) => plan_cmd(&cli.global, &args),
         Command::Report(cmd) => report_cmd(cmd),
         Command::Fixtures(cmd) => crate::fixtures::cli::run(cmd),
+        Command::Probe(cmd) => crate::fips::tls::cli::run(cmd),
     }
 }
 

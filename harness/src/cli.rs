@@ -54,6 +54,9 @@ pub enum Command {
     /// Run the fixture plane (git, Helm, OCI, webhook sink over TLS) on its own.
     #[command(subcommand)]
     Fixtures(crate::fixtures::cli::FixturesCommand),
+    /// Probe a live endpoint (e.g. `probe tls HOST:PORT --policy boring-fipsonly@1.27`).
+    #[command(subcommand)]
+    Probe(crate::fips::tls::cli::ProbeCommand),
 }
 
 /// Which cells and scenarios to take.
