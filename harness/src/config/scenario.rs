@@ -535,21 +535,14 @@ fn step(
     .filter(|x| **x)
     .count();
     // An unknown key was already reported (and dropped): a second "no action" message would only echo it.
-    let known = [
-        "name",
-        "timeout",
-        "apply",
-        "waitFor",
-        "assert",
-        "expectFailure",
-        "delete",
-        "patch",
-        "gitPush",
-    ];
     let had_unknown = doc
         .value_at(p)
         .and_then(|v| v.as_object())
-        .is_some_and(|m| m.keys().any(|k| !known.contains(&k.as_str())));
+        .is_some_and(|m| {
+            m.keys().any(|k| {
+                !["name", "timeout"].contains(&k.as_str()) && !STEP_KINDS.contains(&k.as_str())
+            })
+        });
     if present == 0 && had_unknown {
         return None;
     }
