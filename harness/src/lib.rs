@@ -13,3 +13,4 @@ pub mod fips;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod runner;

@@ -3,9 +3,11 @@
 
 pub mod files;
 pub mod junit;
+pub mod live;
 pub mod merge;
 pub mod plan_table;
 pub mod summary;
+pub mod terminal;
 
 /// `2026-11-23T05:10:11Z` style UTC timestamps for results.
 pub fn now_rfc3339() -> String {
