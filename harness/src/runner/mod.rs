@@ -209,7 +209,16 @@ pub async fn run(
             };
             // An inner task turns a panic into a cell error instead of losing the cell.
             let inner = tokio::spawn(run_cell(shared.clone(), cell.clone()));
-            match inner.await {
+            let joined = inner.await;
+            // Stop new cells while this one still holds its slot, so no waiting cell slips in.
+            if shared.cfg.fail_fast
+                && joined
+                    .as_ref()
+                    .map_or(true, |r| matches!(r.status, Status::Fail | Status::Error))
+            {
+                stop_new.cancel();
+            }
+            match joined {
                 Ok(r) => (idx, r),
                 Err(e) => {
                     let leftovers = shared.registry.take_scope(&cell.id);
@@ -239,9 +248,6 @@ pub async fn run(
             // The outer task only awaits the inner one; it cannot panic short of a runtime bug.
             Err(e) => panic!("cell task failed: {e}"),
         };
-        if shared.cfg.fail_fast && matches!(cell.status, Status::Fail | Status::Error) {
-            stop_new.cancel();
-        }
         if cancel.is_cancelled() && !interrupted_emitted {
             interrupted_emitted = true;
             sink.emit(&RunEvent::Interrupted);
