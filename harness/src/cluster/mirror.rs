@@ -1,8 +1,9 @@
 //! The image cache: one pull-through registry mirror per upstream (the CNCF distribution registry
 //! in proxy mode, which proxies a single remote), started as containers through testcontainers.
 //! kind nodes reach them on kind's docker network via containerd `hosts.toml`, so every image is
-//! pulled from upstream at most once per run. Upstream pulls are read from the registry's own
-//! proxy counters (`/debug/vars`: `registry.proxy.{blobs,manifests}.Misses`).
+//! pulled from upstream at most once per run. Upstream traffic is read from the registry's own
+//! proxy counters (`/debug/vars`: `registry.proxy.{blobs,manifests}`: requests, cache hits,
+//! misses, bytes pulled from upstream) and recorded in the run's report properties.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -91,8 +92,12 @@ pub struct RunningMirror {
 /// Upstream pulls counted by one mirror.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProxyStats {
+    /// Blob requests clients made to the mirror (distribution 2.8 counts a miss twice here).
     pub blob_requests: u64,
-    /// Blobs fetched from upstream (each at most once: later requests are hits).
+    /// Raw `Hits`/`Misses` as the registry reports them. Distribution 2.8 increments `Hits` for
+    /// every blob sent to a client and never `Misses`, so they are kept but not interpreted;
+    /// `bytes_pulled` is the reliable measure of upstream traffic.
+    pub blob_hits: u64,
     pub blob_misses: u64,
     pub manifest_requests: u64,
     pub manifest_misses: u64,
@@ -246,6 +251,7 @@ pub fn parse_stats(v: &serde_json::Value) -> Option<ProxyStats> {
     let n = |kind: &str, key: &str| p[kind][key].as_u64();
     Some(ProxyStats {
         blob_requests: n("blobs", "Requests")?,
+        blob_hits: n("blobs", "Hits")?,
         blob_misses: n("blobs", "Misses")?,
         manifest_requests: n("manifests", "Requests")?,
         manifest_misses: n("manifests", "Misses")?,
@@ -254,14 +260,10 @@ pub fn parse_stats(v: &serde_json::Value) -> Option<ProxyStats> {
     })
 }
 
-/// Report properties for the run: `imageCache.<host>.upstreamBlobPulls` and friends.
+/// Report properties for the run: `imageCache.<host>.bytesPulledFromUpstream` and friends.
 pub fn stats_properties(stats: &BTreeMap<String, ProxyStats>) -> BTreeMap<String, String> {
     let mut p = BTreeMap::new();
     for (host, s) in stats {
-        p.insert(
-            format!("imageCache.{host}.upstreamBlobPulls"),
-            s.blob_misses.to_string(),
-        );
         p.insert(
             format!("imageCache.{host}.upstreamManifestPulls"),
             s.manifest_misses.to_string(),
@@ -271,7 +273,7 @@ pub fn stats_properties(stats: &BTreeMap<String, ProxyStats>) -> BTreeMap<String
             s.blob_requests.to_string(),
         );
         p.insert(
-            format!("imageCache.{host}.bytesPulled"),
+            format!("imageCache.{host}.bytesPulledFromUpstream"),
             s.bytes_pulled.to_string(),
         );
     }
@@ -304,7 +306,7 @@ mod tests {
             "blobs": {"Requests": 4, "Hits": 2, "Misses": 2, "BytesPulled": 10},
             "manifests": {"Requests": 2, "Hits": 0, "Misses": 2, "BytesPulled": 1}}}});
         let s = parse_stats(&v).unwrap();
-        assert_eq!(s.blob_misses, 2);
+        assert_eq!((s.blob_hits, s.blob_misses), (2, 2));
         assert_eq!(s.bytes_pulled, 11);
         assert!(parse_stats(&serde_json::json!({})).is_none());
     }
