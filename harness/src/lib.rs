@@ -5,6 +5,7 @@
 //! ← `plan` (expand, filter, partition) ← `report` (the only writer of terminal and files).
 
 pub mod app;
+pub mod app_run;
 pub mod cluster;
 pub mod cli;
 pub mod config;
