@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod fips;
+pub mod flux;
+pub mod k8s;
 pub mod model;
 pub mod plan;
 pub mod report;

@@ -45,3 +45,6 @@ pub fn docker_available() -> bool {
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_flux-compat"))
 }
+
+/// The Kubernetes API server test double (see its module docs).
+pub mod apiserver;

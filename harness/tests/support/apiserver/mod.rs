@@ -1,0 +1,234 @@
+//! TEST DOUBLE of a Kubernetes API server, for tests and benchmarks only: an in-process HTTP
+//! server speaking the real REST protocol kube-rs uses (discovery, get/list/watch with
+//! resourceVersion and bookmarks, server-side apply, merge patch, status, delete, events, pod
+//! logs), a scripted controller standing in for kube-controller-manager, the kubelet and the
+//! Flux controllers, request counters, and a switch that makes the API unreachable. The
+//! production code talks to it through an ordinary kubeconfig; it never replaces the real path.
+
+pub mod controller;
+pub mod http;
+pub mod store;
+
+pub use controller::{DeploymentBehaviour, FluxBehaviour, Script};
+pub use store::Store;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
+
+/// Requests served, by (verb, resource): verbs `discovery`, `get`, `list`, `watch`, `apply`,
+/// `patch`, `create`, `delete`, `log`; resources are plurals, `plural/status` for the subresource.
+#[derive(Clone, Default)]
+pub struct Counters(Arc<Mutex<BTreeMap<(String, String), usize>>>);
+
+impl Counters {
+    pub fn add(&self, verb: &str, resource: &str) {
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .entry((verb.to_string(), resource.to_string()))
+            .or_default() += 1;
+    }
+
+    pub fn get(&self, verb: &str, resource: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .get(&(verb.to_string(), resource.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<(String, String), usize> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
+    }
+}
+
+/// The availability switch: 503 for every request, or closed watches.
+#[derive(Clone)]
+pub struct Health {
+    unavailable: Arc<AtomicBool>,
+    closed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Health {
+    fn new() -> Self {
+        Self {
+            unavailable: Arc::default(),
+            closed: tokio::sync::watch::channel(0).0,
+        }
+    }
+    pub fn unavailable(&self) -> bool {
+        self.unavailable.load(Ordering::SeqCst)
+    }
+    /// Changes when open watches must end.
+    pub fn closed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.closed.subscribe()
+    }
+    fn close_watches(&self) {
+        self.closed.send_modify(|n| *n += 1);
+    }
+}
+
+/// Options for starting the double.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Reported by `/version`.
+    pub version: (u32, u32, u32),
+    /// Interval of BOOKMARK events on watches that allow them.
+    pub bookmark_interval: Duration,
+    pub script: Script,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            version: (1, 36, 4),
+            bookmark_interval: Duration::from_millis(500),
+            script: Script::default(),
+        }
+    }
+}
+
+/// A running API server double. Dropping it stops the server.
+pub struct ApiServer {
+    pub addr: SocketAddr,
+    pub store: Arc<Store>,
+    pub counters: Counters,
+    pub script: Arc<Mutex<Script>>,
+    health: Health,
+    accept: AbortHandle,
+    connections: Arc<Mutex<Vec<AbortHandle>>>,
+    controller: AbortHandle,
+}
+
+/// The context name the written kubeconfig uses.
+pub const CONTEXT: &str = "flux-compat-double";
+
+impl ApiServer {
+    /// Start on an ephemeral 127.0.0.1 port, with the scripted controller running.
+    pub async fn start(options: Options) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the double");
+        let addr = listener.local_addr().expect("local addr");
+        let store = Arc::new(Store::new());
+        let counters = Counters::default();
+        let health = Health::new();
+        let shared = Arc::new(http::Shared {
+            store: store.clone(),
+            counters: counters.clone(),
+            health: health.clone(),
+            version: options.version,
+            bookmark_interval: options.bookmark_interval,
+        });
+        let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let conns = connections.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let shared = shared.clone();
+                let task = tokio::spawn(async move {
+                    let service =
+                        hyper::service::service_fn(move |req| http::handle(shared.clone(), req));
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+                conns.lock().unwrap().push(task.abort_handle());
+            }
+        })
+        .abort_handle();
+        let script = Arc::new(Mutex::new(options.script));
+        let controller = controller::spawn(store.clone(), script.clone()).abort_handle();
+        Self {
+            addr,
+            store,
+            counters,
+            script,
+            health,
+            accept,
+            connections,
+            controller,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Write a kubeconfig pointing at the double (context [`CONTEXT`]) into `dir`.
+    pub fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {}\n\
+             users:\n- name: double\n  user: {{}}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: double\n    user: double\n\
+             current-context: {CONTEXT}\n",
+            self.url()
+        );
+        std::fs::write(&path, text).expect("write kubeconfig");
+        path
+    }
+
+    /// Every request answers 503 (`true`) or is served again (`false`); open watches end.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.health.unavailable.store(unavailable, Ordering::SeqCst);
+        self.health.close_watches();
+    }
+
+    /// Stop listening and cut every open connection: clients get "connection refused".
+    pub fn make_unreachable(&self) {
+        self.accept.abort();
+        self.health.close_watches();
+        for c in self.connections.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    /// Set an object's whole status directly, as a controller would (tests of waits).
+    pub fn set_status(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        status: serde_json::Value,
+    ) {
+        let t = self
+            .store
+            .find_kind(api_version, kind)
+            .unwrap_or_else(|| panic!("the double serves no `{api_version}` `{kind}`"));
+        self.store
+            .set_status(&t, namespace, name, status)
+            .unwrap_or_else(|r| panic!("set status of {kind} {name}: {}", r.message));
+    }
+
+    /// Change the scripted controller's behaviour.
+    pub fn script(&self, f: impl FnOnce(&mut Script)) {
+        f(&mut self.script.lock().unwrap());
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.controller.abort();
+        for c in self.connections.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
