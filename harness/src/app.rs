@@ -38,7 +38,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate => validate(&cli.global),
         Command::Plan(args) => plan_cmd(&cli.global, &args),
         Command::Report(cmd) => report_cmd(cmd),
-        Command::Run(args) => crate::app_run::run(&cli.global, &args, crate::app_run::Engines::linked()),
+        Command::Run(args) => {
+            crate::app_run::run(&cli.global, &args, crate::app_run::Engines::linked)
+        }
         Command::Gc(args) => crate::app_run::gc(&cli.global, &args),
     }
 }

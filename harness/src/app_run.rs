@@ -31,15 +31,26 @@ pub struct Engines {
 }
 
 impl Engines {
-    /// Connection point: the `flux` install/verify stage, the scenario engine, the fixture plane
-    /// and k8s diagnostics are plugged in here as their modules land. A build without a Flux
-    /// stage or scenario engine refuses to run (exit 3) rather than report anything unchecked.
-    pub fn linked() -> Self {
+    /// Connection point: the scenario engine and the fixture plane are plugged in here as their
+    /// modules land. A build without a Flux stage or scenario engine refuses to run (exit 3)
+    /// rather than report anything unchecked.
+    pub fn linked(matrix: &crate::model::matrix::Matrix) -> Self {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("flux-compat");
+        let username = std::env::var("FLUX_COMPAT_REGISTRY_USERNAME")
+            .unwrap_or_else(|_| "flux-compat".to_string());
         Self {
             fixtures: None,
-            flux: None,
+            flux: Some(Arc::new(crate::runner::flux_stage::ChannelStage::new(
+                Arc::new(matrix.clone()),
+                crate::flux::manifests::ManifestSource::github(cache),
+                username,
+            ))),
             scenarios: None,
-            diagnostics: None,
+            diagnostics: Some(Arc::new(crate::runner::diagnostics::KubeDiagnostics)),
         }
     }
 }
@@ -81,7 +92,11 @@ fn registry_token(args: &RunArgs) -> Result<Option<Secret>, String> {
 }
 
 /// `flux-compat run`.
-pub fn run(global: &GlobalArgs, args: &RunArgs, engines: Engines) -> u8 {
+pub fn run(
+    global: &GlobalArgs,
+    args: &RunArgs,
+    engines: fn(&crate::model::matrix::Matrix) -> Engines,
+) -> u8 {
     let (loaded, plan) = match crate::app::load_plan(global, &args.select) {
         Ok(x) => x,
         Err(code) => return code,
@@ -100,6 +115,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs, engines: Engines) -> u8 {
         Err(e) => return crate::app::usage_error(e),
     };
     let m = &loaded.matrix;
+    let engines = engines(m);
     if token.is_none() && !args.dry_run {
         let needing: Vec<String> = plan
             .cells
@@ -309,15 +325,19 @@ fn print_dry_run(
         fn install<'a>(
             &'a self,
             _: &'a runner::stages::CellCtx,
-        ) -> futures::future::BoxFuture<'a, Result<runner::stages::Properties, runner::stages::PhaseError>>
-        {
+        ) -> futures::future::BoxFuture<
+            'a,
+            Result<runner::stages::Properties, runner::stages::PhaseError>,
+        > {
             unreachable!("a dry run runs no stage")
         }
         fn verify<'a>(
             &'a self,
             _: &'a runner::stages::CellCtx,
-        ) -> futures::future::BoxFuture<'a, Result<runner::stages::Properties, runner::stages::PhaseError>>
-        {
+        ) -> futures::future::BoxFuture<
+            'a,
+            Result<runner::stages::Properties, runner::stages::PhaseError>,
+        > {
             unreachable!("a dry run runs no stage")
         }
     }
@@ -369,7 +389,9 @@ async fn preflight_or_install(
     cancel: &CancellationToken,
 ) -> Result<preflight::Found, String> {
     match preflight::check(&args.kind, required, cancel).await {
-        Err(preflight::PreflightError::NoKind { required }) if args.install_kind_sha256.is_some() => {
+        Err(preflight::PreflightError::NoKind { required })
+            if args.install_kind_sha256.is_some() =>
+        {
             let dir = Path::new(".tools").join(format!("kind-v{required}"));
             let sha = args.install_kind_sha256.as_deref().unwrap_or_default();
             let path = preflight::install_kind(&required, sha, &dir)
@@ -408,7 +430,11 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
                 exit::FAILED
             }
             Ok(o) => {
-                let names = if args.dry_run { &o.would_delete } else { &o.deleted };
+                let names = if args.dry_run {
+                    &o.would_delete
+                } else {
+                    &o.deleted
+                };
                 for n in names {
                     println!("{n}");
                 }
@@ -417,7 +443,11 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
                 }
                 eprintln!(
                     "{} {} cluster(s)",
-                    if args.dry_run { "would delete" } else { "deleted" },
+                    if args.dry_run {
+                        "would delete"
+                    } else {
+                        "deleted"
+                    },
                     names.len()
                 );
                 if cancel.is_cancelled() {

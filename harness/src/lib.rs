@@ -6,8 +6,8 @@
 
 pub mod app;
 pub mod app_run;
-pub mod cluster;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod exit;
 pub mod fips;

@@ -1,6 +1,8 @@
 //! `flux-compat run` and `gc` from the command line: exit 3 with the exact install hint when kind
 //! is missing, `--dry-run` changes nothing, enterprise channels demand a token, gc by prefix.
 
+#[allow(unused_imports, clippy::type_complexity)]
+// the shared support also carries the API server double
 mod support;
 
 use std::path::Path;
@@ -34,14 +36,25 @@ fn flux_compat(args: &[&str], path: &str, envs: &[(&str, &str)]) -> Output {
 fn missing_kind_exits_3_with_the_install_hint() {
     let dir = tempfile::tempdir().unwrap();
     let out = flux_compat(
-        &["run", "--k8s", "1.37", "--channel", "upstream", "--report-dir", "target/cli-run-no-kind"],
+        &[
+            "run",
+            "--k8s",
+            "1.37",
+            "--channel",
+            "upstream",
+            "--report-dir",
+            "target/cli-run-no-kind",
+        ],
         &bare_path(dir.path()),
         &[],
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     if support::docker_available() {
-        assert!(err.contains("`go install sigs.k8s.io/kind@v0.33.0`"), "{err}");
+        assert!(
+            err.contains("`go install sigs.k8s.io/kind@v0.33.0`"),
+            "{err}"
+        );
         assert!(err.contains("/v0.33.0/kind-"), "{err}");
     } else {
         assert!(err.contains("docker info"), "{err}");
@@ -53,17 +66,43 @@ fn missing_kind_exits_3_with_the_install_hint() {
 fn dry_run_prints_what_it_would_create_and_touches_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = flux_compat(
-        &["run", "--dry-run", "--k8s", "1.37", "--channel", "upstream", "--run-id", "dry1"],
+        &[
+            "run",
+            "--dry-run",
+            "--k8s",
+            "1.37",
+            "--channel",
+            "upstream",
+            "--run-id",
+            "dry1",
+        ],
         &bare_path(dir.path()),
         &[],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("cell 1.37-upstream-v2.9.4-kind:"), "{stdout}");
-    assert!(stdout.contains("kind cluster `flux-compat-dry1-1.37-upstream-v2.9.4-kind`"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("cell 1.37-upstream-v2.9.4-kind:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("kind cluster `flux-compat-dry1-1.37-upstream-v2.9.4-kind`"),
+        "{stdout}"
+    );
     assert!(stdout.contains("kindest/node:v1.37.0@sha256:"), "{stdout}");
-    assert!(stdout.contains("run scenario `git-kustomization`"), "{stdout}");
-    assert!(!support::root().join("reports/dry1").exists(), "a dry run writes no report");
+    assert!(
+        stdout.contains("run scenario `git-kustomization`"),
+        "{stdout}"
+    );
+    assert!(
+        !support::root().join("reports/dry1").exists(),
+        "a dry run writes no report"
+    );
 }
 
 #[test]
@@ -79,7 +118,13 @@ fn enterprise_channels_need_a_token_from_env_or_file() {
     assert!(err.contains("`mainline` need a registry token"), "{err}");
     assert!(err.contains("FLUX_COMPAT_REGISTRY_TOKEN"), "{err}");
     let missing = flux_compat(
-        &["run", "--channel", "mainline", "--registry-token-file", "/nonexistent/token"],
+        &[
+            "run",
+            "--channel",
+            "mainline",
+            "--registry-token-file",
+            "/nonexistent/token",
+        ],
         &bare_path(dir.path()),
         &[],
     );
@@ -105,8 +150,16 @@ fn gc_removes_only_flux_compat_clusters() {
     let bin = tempfile::tempdir().unwrap();
     let path = bare_path(bin.path());
     let out = flux_compat(&["gc", "--kind", kind.to_str().unwrap()], &path, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "flux-compat-a-1.37\nflux-compat-b-1.36\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "flux-compat-a-1.37\nflux-compat-b-1.36\n"
+    );
     let calls = std::fs::read_to_string(&log).unwrap();
     assert!(!calls.contains("--name kind"), "{calls}");
     let none = flux_compat(&["gc", "--kind", "kind"], &path, &[]);

@@ -3,6 +3,8 @@
 //! once as the pull-through mirror. Pulling twice through the mirror fetches each blob from
 //! upstream once, and the mirror's own counters say so.
 
+#[allow(unused_imports, clippy::type_complexity)]
+// the shared support also carries the API server double
 mod support;
 
 use flux_compat::cluster::docker::Docker;
@@ -33,7 +35,10 @@ fn build_registry_image() -> Result<(), String> {
     }
     let bin = support::which("docker-registry")
         .ok_or("`docker-registry` is not on PATH: run scripts/setup-test-deps.sh")?;
-    let ldd = Command::new("ldd").arg(&bin).output().map_err(|e| e.to_string())?;
+    let ldd = Command::new("ldd")
+        .arg(&bin)
+        .output()
+        .map_err(|e| e.to_string())?;
     let mut files = vec![bin.clone()];
     for l in String::from_utf8_lossy(&ldd.stdout).lines() {
         if let Some(p) = l.split_whitespace().find(|w| w.starts_with('/')) {
@@ -44,7 +49,8 @@ fn build_registry_image() -> Result<(), String> {
     ar.follow_symlinks(true);
     for f in &files {
         let inside = f.strip_prefix("/").unwrap();
-        ar.append_path_with_name(f, inside).map_err(|e| e.to_string())?;
+        ar.append_path_with_name(f, inside)
+            .map_err(|e| e.to_string())?;
     }
     let config = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n";
     let mut h = tar::Header::new_gnu();
@@ -59,7 +65,8 @@ fn build_registry_image() -> Result<(), String> {
         h.set_mode(0o1777);
         h.set_size(0);
         h.set_cksum();
-        ar.append_data(&mut h, d, std::io::empty()).map_err(|e| e.to_string())?;
+        ar.append_data(&mut h, d, std::io::empty())
+            .map_err(|e| e.to_string())?;
     }
     let data = ar.into_inner().map_err(|e| e.to_string())?;
     let mut child = Command::new("docker")
@@ -78,7 +85,12 @@ fn build_registry_image() -> Result<(), String> {
         .spawn()
         .map_err(|e| e.to_string())?;
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(&data).map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&data)
+        .map_err(|e| e.to_string())?;
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
@@ -92,7 +104,9 @@ fn digest(b: &[u8]) -> String {
 
 /// Push a two-blob image (config + one layer) with the registry HTTP API.
 async fn push(client: &reqwest::Client, base: &str, repo: &str, tag: &str) -> Vec<String> {
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec();
     let layer = b"not really a tarball, but the registry stores bytes".to_vec();
     let mut digests = Vec::new();
     for blob in [&config, &layer] {
@@ -104,7 +118,11 @@ async fn push(client: &reqwest::Client, base: &str, repo: &str, tag: &str) -> Ve
             .unwrap();
         assert_eq!(r.status(), 202, "start upload");
         let loc = r.headers()["location"].to_str().unwrap().to_string();
-        let url = if loc.starts_with("http") { loc } else { format!("{base}{loc}") };
+        let url = if loc.starts_with("http") {
+            loc
+        } else {
+            format!("{base}{loc}")
+        };
         let sep = if url.contains('?') { '&' } else { '?' };
         let r = client
             .put(format!("{url}{sep}digest={d}"))
@@ -123,7 +141,10 @@ async fn push(client: &reqwest::Client, base: &str, repo: &str, tag: &str) -> Ve
     });
     let r = client
         .put(format!("{base}/v2/{repo}/manifests/{tag}"))
-        .header("content-type", "application/vnd.docker.distribution.manifest.v2+json")
+        .header(
+            "content-type",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
         .body(serde_json::to_vec(&manifest).unwrap())
         .send()
         .await
@@ -136,7 +157,10 @@ async fn push(client: &reqwest::Client, base: &str, repo: &str, tag: &str) -> Ve
 async fn pull(client: &reqwest::Client, base: &str, repo: &str, tag: &str) -> Vec<String> {
     let r = client
         .get(format!("{base}/v2/{repo}/manifests/{tag}"))
-        .header("accept", "application/vnd.docker.distribution.manifest.v2+json")
+        .header(
+            "accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
         .send()
         .await
         .unwrap();
@@ -144,9 +168,19 @@ async fn pull(client: &reqwest::Client, base: &str, repo: &str, tag: &str) -> Ve
     let m: serde_json::Value = r.json().await.unwrap();
     let mut got = Vec::new();
     let mut blobs = vec![m["config"]["digest"].as_str().unwrap().to_string()];
-    blobs.extend(m["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()));
+    blobs.extend(
+        m["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string()),
+    );
     for d in blobs {
-        let r = client.get(format!("{base}/v2/{repo}/blobs/{d}")).send().await.unwrap();
+        let r = client
+            .get(format!("{base}/v2/{repo}/blobs/{d}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "blob {d} through the mirror");
         let body = r.bytes().await.unwrap();
         assert_eq!(digest(&body), d, "content is intact");
@@ -161,7 +195,13 @@ async fn blob_gets(c: &testcontainers::ContainerAsync<GenericImage>) -> Vec<Stri
     log.lines()
         .filter(|l| l.contains("response completed") && l.contains("http.request.method=GET"))
         .filter_map(|l| l.split("http.request.uri=").nth(1))
-        .map(|u| u.split(' ').next().unwrap_or("").trim_matches('"').to_string())
+        .map(|u| {
+            u.split(' ')
+                .next()
+                .unwrap_or("")
+                .trim_matches('"')
+                .to_string()
+        })
         .filter(|u| u.contains("/blobs/sha256:"))
         .collect()
 }
@@ -175,8 +215,15 @@ async fn the_mirror_pulls_each_blob_from_upstream_once() {
     build_registry_image().expect("build the local registry image");
     let tag = format!("it{}", std::process::id());
     let net = format!("flux-compat-{tag}");
-    let out = Command::new("docker").args(["network", "create", &net]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("docker")
+        .args(["network", "create", &net])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let result = async {
         let upstream_name = format!("flux-compat-{tag}-upstream");
@@ -188,9 +235,21 @@ async fn the_mirror_pulls_each_blob_from_upstream_once() {
             .start()
             .await
             .expect("upstream registry starts");
-        let up_port = upstream.get_host_port_ipv4(ContainerPort::Tcp(5000)).await.unwrap();
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        let pushed = push(&client, &format!("http://127.0.0.1:{up_port}"), "fluxcd/app", "v1").await;
+        let up_port = upstream
+            .get_host_port_ipv4(ContainerPort::Tcp(5000))
+            .await
+            .unwrap();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let pushed = push(
+            &client,
+            &format!("http://127.0.0.1:{up_port}"),
+            "fluxcd/app",
+            "v1",
+        )
+        .await;
 
         let mirrors = Mirrors::start(&MirrorSpec {
             image: format!("{IMAGE}:{TAG}"),
@@ -219,9 +278,15 @@ async fn the_mirror_pulls_each_blob_from_upstream_once() {
         let upstream_log_second = blob_gets(&upstream).await;
         // The upstream's own log: the first pull fetched every blob, the second none.
         for d in &pushed {
-            assert!(upstream_log_first.iter().any(|u| u.ends_with(d.as_str())), "{upstream_log_first:?}");
+            assert!(
+                upstream_log_first.iter().any(|u| u.ends_with(d.as_str())),
+                "{upstream_log_first:?}"
+            );
         }
-        assert_eq!(upstream_log_first, upstream_log_second, "the second pull went upstream for blobs");
+        assert_eq!(
+            upstream_log_first, upstream_log_second,
+            "the second pull went upstream for blobs"
+        );
         // The mirror's counters agree: bytes from upstream came with the first pull only.
         let s = stats["upstream.test"];
         assert!(after_first.bytes_pulled > 0, "{after_first:?}");
@@ -237,9 +302,15 @@ async fn the_mirror_pulls_each_blob_from_upstream_once() {
         let hosts = tempfile::tempdir().unwrap();
         mirrors.write_hosts_dir(hosts.path()).unwrap();
         let toml = std::fs::read_to_string(hosts.path().join("upstream.test/hosts.toml")).unwrap();
-        assert!(toml.contains(&format!("[host.\"http://{}:5000\"]", m.name)), "{toml}");
+        assert!(
+            toml.contains(&format!("[host.\"http://{}:5000\"]", m.name)),
+            "{toml}"
+        );
         let net2 = format!("{net}-kind");
-        let out = Command::new("docker").args(["network", "create", &net2]).output().unwrap();
+        let out = Command::new("docker")
+            .args(["network", "create", &net2])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let d = Docker::default();
         let never = CancellationToken::new();
@@ -252,20 +323,34 @@ async fn the_mirror_pulls_each_blob_from_upstream_once() {
         .await;
         let names = mirrors.container_names();
         mirrors.stop().await;
-        let _ = Command::new("docker").args(["network", "rm", &net2]).output();
+        let _ = Command::new("docker")
+            .args(["network", "rm", &net2])
+            .output();
         let n = attached.expect("attach").expect("network exists");
         assert_eq!(n.containers, names);
         let left = Command::new("docker")
-            .args(["ps", "-a", "--filter", &format!("name={}", names[0]), "--format", "{{.Names}}"])
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                &format!("name={}", names[0]),
+                "--format",
+                "{{.Names}}",
+            ])
             .output()
             .unwrap();
-        assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "mirror container removed");
+        assert!(
+            String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+            "mirror container removed"
+        );
         drop(upstream);
     };
     // Catch the panic so the network is removed either way.
     let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(result)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = Command::new("docker").args(["network", "rm", &net]).output();
+    let _ = Command::new("docker")
+        .args(["network", "rm", &net])
+        .output();
     if let Err(p) = outcome {
         std::panic::resume_unwind(p);
     }

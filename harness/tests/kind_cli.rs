@@ -2,6 +2,8 @@
 //! test writes): exact argument lists, stderr capture, exit codes, timeouts, cancellation, log
 //! export on failure, gc by name prefix. Docker-facing parts run against the real engine.
 
+#[allow(unused_imports, clippy::type_complexity)]
+// the shared support also carries the API server double
 mod support;
 
 use flux_compat::cluster::docker::Docker;
@@ -107,14 +109,23 @@ async fn create_builds_the_exact_command_and_a_private_kubeconfig() {
     );
     assert_eq!(c.context, "kind-flux-compat-r1-1.37-upstream-v2.9.4-kind");
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&c.kubeconfig).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(&c.kubeconfig)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     let cfg = std::fs::read_to_string(sp.work_dir.join("kind-config.yaml")).unwrap();
-    assert!(cfg.contains("image: \"kindest/node:v1.37.0@sha256:a1ed\""), "{cfg}");
+    assert!(
+        cfg.contains("image: \"kindest/node:v1.37.0@sha256:a1ed\""),
+        "{cfg}"
+    );
     p.down(&sp).await.unwrap();
     assert_eq!(
         s.argv()[1],
-        format!("delete cluster --name flux-compat-r1-1.37-upstream-v2.9.4-kind --kubeconfig {work}/kubeconfig")
+        format!(
+            "delete cluster --name flux-compat-r1-1.37-upstream-v2.9.4-kind --kubeconfig {work}/kubeconfig"
+        )
     );
 }
 
@@ -149,7 +160,12 @@ fn pid_gone(pid_file: &Path) -> bool {
 async fn a_hanging_child_is_killed_at_the_timeout() {
     let s = Standin::new();
     let cli = s.cli(&[("STANDIN_CREATE", "hang")]);
-    let cmd = cli.create_cmd("n", Path::new("c"), &s.dir.path().join("k"), Duration::from_secs(1));
+    let cmd = cli.create_cmd(
+        "n",
+        Path::new("c"),
+        &s.dir.path().join("k"),
+        Duration::from_secs(1),
+    );
     let t = Instant::now();
     let e = process::run(&cmd, Duration::from_millis(500), &CancellationToken::new())
         .await
@@ -164,14 +180,21 @@ async fn a_hanging_child_is_killed_at_the_timeout() {
 async fn cancellation_kills_the_child() {
     let s = Standin::new();
     let cli = s.cli(&[("STANDIN_CREATE", "hang")]);
-    let cmd = cli.create_cmd("n", Path::new("c"), &s.dir.path().join("k"), Duration::from_secs(1));
+    let cmd = cli.create_cmd(
+        "n",
+        Path::new("c"),
+        &s.dir.path().join("k"),
+        Duration::from_secs(1),
+    );
     let cancel = CancellationToken::new();
     let c2 = cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         c2.cancel();
     });
-    let e = process::run(&cmd, Duration::from_secs(60), &cancel).await.unwrap_err();
+    let e = process::run(&cmd, Duration::from_secs(60), &cancel)
+        .await
+        .unwrap_err();
     assert!(e.is_cancelled(), "{e}");
     assert!(pid_gone(&s.dir.path().join("pid")));
 }
@@ -185,7 +208,12 @@ async fn exit_codes_and_stdin_are_passed_through() {
         .await
         .unwrap_err();
     match e {
-        ProcessError::Exit { code, stdout, stderr, .. } => {
+        ProcessError::Exit {
+            code,
+            stdout,
+            stderr,
+            ..
+        } => {
             assert_eq!(code, Some(7));
             assert_eq!(stdout, "input");
             assert_eq!(stderr.trim(), "oops");
@@ -206,13 +234,24 @@ async fn exit_codes_and_stdin_are_passed_through() {
 async fn gc_deletes_only_our_clusters() {
     let s = Standin::new();
     let list = s.dir.path().join("clusters");
-    std::fs::write(&list, "flux-compat-old-1.37-x\nkind\nmy-dev\nflux-compat-old-1.36-y\n").unwrap();
+    std::fs::write(
+        &list,
+        "flux-compat-old-1.37-x\nkind\nmy-dev\nflux-compat-old-1.36-y\n",
+    )
+    .unwrap();
     let cli = s.cli(&[("STANDIN_CLUSTERS", list.to_str().unwrap())]);
     let never = CancellationToken::new();
-    let dry = gc::gc(&cli, None, true, Duration::from_secs(10), &never).await.unwrap();
-    assert_eq!(dry.would_delete, ["flux-compat-old-1.37-x", "flux-compat-old-1.36-y"]);
+    let dry = gc::gc(&cli, None, true, Duration::from_secs(10), &never)
+        .await
+        .unwrap();
+    assert_eq!(
+        dry.would_delete,
+        ["flux-compat-old-1.37-x", "flux-compat-old-1.36-y"]
+    );
     assert_eq!(s.argv(), ["get clusters"]);
-    let done = gc::gc(&cli, None, false, Duration::from_secs(10), &never).await.unwrap();
+    let done = gc::gc(&cli, None, false, Duration::from_secs(10), &never)
+        .await
+        .unwrap();
     assert_eq!(done.deleted.len(), 2);
     assert_eq!(
         s.argv()[2..],
@@ -231,15 +270,24 @@ async fn preflight_checks_the_engine_and_the_kind_version() {
     }
     let s = Standin::new();
     let never = CancellationToken::new();
-    let found = preflight::check(&s.path(), "v0.33.0", &never).await.unwrap();
+    let found = preflight::check(&s.path(), "v0.33.0", &never)
+        .await
+        .unwrap();
     assert_eq!(found.engine, "docker");
     assert!(!found.engine_version.is_empty());
     assert!(found.kind_version.starts_with("kind v0.33.0"));
-    let e = preflight::check(&s.path(), "v0.34.0", &never).await.unwrap_err();
+    let e = preflight::check(&s.path(), "v0.34.0", &never)
+        .await
+        .unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("kind v0.34.0 or newer is needed"), "{msg}");
-    assert!(msg.contains("`go install sigs.k8s.io/kind@v0.34.0`"), "{msg}");
-    let e = preflight::check(Path::new("/nonexistent/kind"), "v0.33.0", &never).await.unwrap_err();
+    assert!(
+        msg.contains("`go install sigs.k8s.io/kind@v0.34.0`"),
+        "{msg}"
+    );
+    let e = preflight::check(Path::new("/nonexistent/kind"), "v0.33.0", &never)
+        .await
+        .unwrap_err();
     assert!(matches!(e, preflight::PreflightError::NoKind { .. }), "{e}");
 }
 
@@ -257,9 +305,15 @@ async fn kind_network_discovery_reads_docker_network_inspect() {
         .args(["network", "create", "--subnet", "172.29.77.0/24", &name])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let n = d.network(&name, &never).await;
-    let _ = std::process::Command::new("docker").args(["network", "rm", &name]).output();
+    let _ = std::process::Command::new("docker")
+        .args(["network", "rm", &name])
+        .output();
     let n = n.unwrap().expect("network exists");
     assert_eq!(n.name, name);
     assert_eq!(n.subnets, ["172.29.77.0/24"]);

@@ -4,6 +4,8 @@
 //! and kind (or without the opt-in `FLUX_COMPAT_E2E=1`) every trial is reported ignored with the
 //! reason, never passed.
 
+#[allow(unused_imports, clippy::type_complexity)]
+// the shared support also carries the API server double
 mod support;
 
 use flux_compat::cluster::process::{self, Cmd, ProcessError};
@@ -26,7 +28,10 @@ fn skip_reason() -> Option<String> {
         missing.push("`kind` is not on PATH");
     }
     if !missing.is_empty() {
-        return Some(format!("{}: kind clusters cannot be created here", missing.join(" and ")));
+        return Some(format!(
+            "{}: kind clusters cannot be created here",
+            missing.join(" and ")
+        ));
     }
     if std::env::var("FLUX_COMPAT_E2E").as_deref() != Ok("1") {
         return Some("set FLUX_COMPAT_E2E=1 to create real kind clusters from cargo test".into());
@@ -45,10 +50,18 @@ fn run_cell(rt: &tokio::runtime::Runtime, cell: &str) -> Result<CellResult, Stri
         .arg(support::root().join("matrix.yaml"))
         .args(["--no-progress", "run", "--cell", cell, "--report-dir"])
         .arg(&dir);
-    let out = rt.block_on(process::run(&cmd, Duration::from_secs(3600), &CancellationToken::new()));
+    let out = rt.block_on(process::run(
+        &cmd,
+        Duration::from_secs(3600),
+        &CancellationToken::new(),
+    ));
     match out {
         Ok(_) | Err(ProcessError::Exit { code: Some(1), .. }) => {}
-        Err(ProcessError::Exit { code: Some(3), stderr, .. }) => {
+        Err(ProcessError::Exit {
+            code: Some(3),
+            stderr,
+            ..
+        }) => {
             return Err(format!("IGNORE:{}", stderr.trim()));
         }
         Err(e) => return Err(e.to_string()),
@@ -97,7 +110,12 @@ fn main() {
                     if let Some(r) = planned_skip.or(reason) {
                         return Ok(Completion::ignored_with(r));
                     }
-                    let once = runs.lock().unwrap().entry(cell_id.clone()).or_default().clone();
+                    let once = runs
+                        .lock()
+                        .unwrap()
+                        .entry(cell_id.clone())
+                        .or_default()
+                        .clone();
                     let cell = once.get_or_init(|| run_cell(&rt, &cell_id));
                     let cell = match cell {
                         Err(e) if e.starts_with("IGNORE:") => {
@@ -107,7 +125,10 @@ fn main() {
                         Ok(c) => c,
                     };
                     let Some(r) = cell.scenarios.iter().find(|r| r.name == scenario) else {
-                        return Err(format!("cell `{cell_id}` reported no result for `{scenario}`").into());
+                        return Err(format!(
+                            "cell `{cell_id}` reported no result for `{scenario}`"
+                        )
+                        .into());
                     };
                     let msg = r.message.clone().unwrap_or_default();
                     match r.status {

@@ -54,7 +54,8 @@ impl Provider for FakeProvider {
             if self.fail.contains(&spec.cell_id) {
                 return Err(ClusterError::Prepare {
                     name: spec.name.clone(),
-                    message: "kind said: ERROR: failed to create cluster: node image missing".into(),
+                    message: "kind said: ERROR: failed to create cluster: node image missing"
+                        .into(),
                 });
             }
             Ok(Cluster {
@@ -95,7 +96,10 @@ impl FluxStage for FakeFlux {
                 ))
                 .with_diagnostics(format!(
                     "secret data: {}",
-                    ctx.registry_token.as_ref().map(|t| t.expose()).unwrap_or("")
+                    ctx.registry_token
+                        .as_ref()
+                        .map(|t| t.expose())
+                        .unwrap_or("")
                 )));
             }
             Ok(Properties::new())
@@ -125,7 +129,11 @@ struct FakeScenarios {
 }
 
 impl ScenarioRunner for FakeScenarios {
-    fn run<'a>(&'a self, ctx: &'a CellCtx, s: &'a PlannedScenario) -> BoxFuture<'a, ScenarioResult> {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a CellCtx,
+        s: &'a PlannedScenario,
+    ) -> BoxFuture<'a, ScenarioResult> {
         Box::pin(async move {
             if self.panic_in.contains(&ctx.cell.id) {
                 panic!("scenario engine bug");
@@ -146,7 +154,11 @@ impl ScenarioRunner for FakeScenarios {
             tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
             self.active.fetch_sub(1, Ordering::SeqCst);
             let failed = self.fail.contains(&ctx.cell.id);
-            let token = ctx.registry_token.as_ref().map(|t| t.expose()).unwrap_or("");
+            let token = ctx
+                .registry_token
+                .as_ref()
+                .map(|t| t.expose())
+                .unwrap_or("");
             ScenarioResult {
                 name: s.name.clone(),
                 tags: s.tags.clone(),
@@ -249,7 +261,11 @@ async fn concurrency_is_bounded_and_every_cluster_is_deleted() {
         CancellationToken::new(),
     )
     .await;
-    assert_eq!(p.max_creating.load(Ordering::SeqCst), 1, "clusterCreates bound");
+    assert_eq!(
+        p.max_creating.load(Ordering::SeqCst),
+        1,
+        "clusterCreates bound"
+    );
     assert!(s.max_active.load(Ordering::SeqCst) <= 2, "jobs bound");
     assert_eq!(sorted(&p.ups), sorted(&p.downs));
     assert_eq!(r.cells.len(), 6);
@@ -262,7 +278,10 @@ async fn concurrency_is_bounded_and_every_cluster_is_deleted() {
     }
     assert!(r.complete && !r.interrupted);
     assert_eq!(flux_compat::app::outcome_code(&r), 0);
-    assert!(matches!(rec.events().last(), Some(RunEvent::RunFinished { .. })));
+    assert!(matches!(
+        rec.events().last(),
+        Some(RunEvent::RunFinished { .. })
+    ));
 }
 
 #[tokio::test]
@@ -285,8 +304,17 @@ async fn a_failing_cluster_is_an_error_with_stderr_and_others_go_on() {
     assert_eq!(c.status, Status::Error);
     assert!(c.message.as_deref().unwrap().contains("node image missing"));
     assert_eq!(c.scenarios[0].status, Status::Skip);
-    assert!(c.scenarios[0].message.as_deref().unwrap().starts_with("not run: cluster"));
-    assert_eq!(r.cells.iter().filter(|c| c.status == Status::Pass).count(), 2);
+    assert!(
+        c.scenarios[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("not run: cluster")
+    );
+    assert_eq!(
+        r.cells.iter().filter(|c| c.status == Status::Pass).count(),
+        2
+    );
     // The half-created cluster is deleted too.
     assert_eq!(sorted(&p.downs).len(), 3);
     assert_eq!(flux_compat::app::outcome_code(&r), 1);
@@ -368,7 +396,8 @@ async fn interruption_tears_everything_down_and_still_writes_reports() {
     let c = cfg(dir.path());
     let report_dir = c.report_dir.clone();
     let writer = Arc::new(ReportWriter::new(&report_dir));
-    let sink: Arc<dyn EventSink> = Arc::new(Fanout(vec![writer.clone(), Arc::new(Recorder::default())]));
+    let sink: Arc<dyn EventSink> =
+        Arc::new(Fanout(vec![writer.clone(), Arc::new(Recorder::default())]));
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -377,7 +406,13 @@ async fn interruption_tears_everything_down_and_still_writes_reports() {
     });
     let r = tokio::time::timeout(
         Duration::from_secs(10),
-        runner::run(&plan(4), c, stages(p.clone(), Arc::default(), s), sink, cancel),
+        runner::run(
+            &plan(4),
+            c,
+            stages(p.clone(), Arc::default(), s),
+            sink,
+            cancel,
+        ),
     )
     .await
     .expect("the run stops promptly after cancellation");
@@ -386,12 +421,20 @@ async fn interruption_tears_everything_down_and_still_writes_reports() {
     // Every cluster that was (being) created is deleted; cells never started created nothing.
     assert_eq!(sorted(&p.ups), sorted(&p.downs));
     assert!(!p.ups.lock().unwrap().is_empty());
-    let ran: Vec<_> = r.cells.iter().filter(|c| c.status == Status::Error).collect();
+    let ran: Vec<_> = r
+        .cells
+        .iter()
+        .filter(|c| c.status == Status::Error)
+        .collect();
     assert!(!ran.is_empty());
     for c in &ran {
-        assert!(c.scenarios[0].message.as_deref() == Some("interrupted"), "{c:?}");
+        assert!(
+            c.scenarios[0].message.as_deref() == Some("interrupted"),
+            "{c:?}"
+        );
     }
-    let on_disk = flux_compat::report::files::read_results(&report_dir.join("results.json")).unwrap();
+    let on_disk =
+        flux_compat::report::files::read_results(&report_dir.join("results.json")).unwrap();
     assert!(on_disk.interrupted);
     assert_eq!(on_disk.cells.len(), 4);
     assert!(report_dir.join("junit.xml").is_file() && report_dir.join("summary.md").is_file());
@@ -416,7 +459,11 @@ async fn reports_are_written_after_every_cell() {
     .await;
     let seen = s.seen_reports.lock().unwrap().clone();
     let counts: Vec<usize> = seen.iter().map(|(_, n)| *n).collect();
-    assert_eq!(counts, [0, 1, 2], "results.json grows cell by cell: {seen:?}");
+    assert_eq!(
+        counts,
+        [0, 1, 2],
+        "results.json grows cell by cell: {seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -436,7 +483,13 @@ async fn a_panicking_scenario_engine_is_a_cell_error_and_the_cluster_still_goes(
     )
     .await;
     assert_eq!(r.cells[1].status, Status::Error);
-    assert!(r.cells[1].message.as_deref().unwrap().contains("scenario engine bug"));
+    assert!(
+        r.cells[1]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("scenario engine bug")
+    );
     assert_eq!(r.cells[0].status, Status::Pass);
     assert_eq!(sorted(&p.ups), sorted(&p.downs));
 }
@@ -467,7 +520,9 @@ async fn a_canary_registry_token_appears_in_no_output() {
             Ok(())
         }
     }
-    let term = Arc::new(flux_compat::report::terminal::Terminal::plain(Box::new(Shared(buf.clone()))));
+    let term = Arc::new(flux_compat::report::terminal::Terminal::plain(Box::new(
+        Shared(buf.clone()),
+    )));
     let sink: Arc<dyn EventSink> = Arc::new(Fanout(vec![
         rec.clone(),
         term,
@@ -488,7 +543,10 @@ async fn a_canary_registry_token_appears_in_no_output() {
     for f in ["results.json", "junit.xml", "summary.md"] {
         everything.push_str(&std::fs::read_to_string(report_dir.join(f)).unwrap());
     }
-    assert!(everything.contains("pull secret rejected: token ***"), "redaction keeps context");
+    assert!(
+        everything.contains("pull secret rejected: token ***"),
+        "redaction keeps context"
+    );
     assert!(!everything.contains(CANARY), "the canary token leaked");
 }
 

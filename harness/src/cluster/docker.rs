@@ -55,7 +55,12 @@ impl Docker {
         name: &str,
         cancel: &CancellationToken,
     ) -> Result<Option<Network>, ProcessError> {
-        match process::run(&self.network_inspect_cmd(name), Duration::from_secs(30), cancel).await
+        match process::run(
+            &self.network_inspect_cmd(name),
+            Duration::from_secs(30),
+            cancel,
+        )
+        .await
         {
             Ok(out) => Ok(parse_network(&out.stdout)),
             Err(ProcessError::Exit { stderr, .. })

@@ -110,7 +110,11 @@ impl ExistingProvider {
 
 /// `major: "1", minor: "32+"` (EKS/GKE append `+`) → `1.32`.
 pub fn server_minor(major: &str, minor: &str) -> String {
-    let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>();
+    let digits = |s: &str| {
+        s.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    };
     format!("{}.{}", digits(major), digits(minor))
 }
 

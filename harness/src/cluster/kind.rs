@@ -131,9 +131,10 @@ pub fn parse_clusters(stdout: &str) -> Vec<String> {
 
 /// `kind v0.33.0 go1.25.3 linux/amd64` → `0.33.0`.
 pub fn parse_version(stdout: &str) -> Option<semver::Version> {
-    stdout
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix('v').and_then(|v| semver::Version::parse(v).ok()))
+    stdout.split_whitespace().find_map(|w| {
+        w.strip_prefix('v')
+            .and_then(|v| semver::Version::parse(v).ok())
+    })
 }
 
 /// The generated `kind.x-k8s.io/v1alpha4` cluster config.
@@ -322,7 +323,9 @@ impl Provider for KindProvider {
         vec![format!(
             "kind cluster `{}` from {} (kubeconfig {}), config:\n{}",
             spec.name,
-            spec.node_image.as_deref().unwrap_or("kind's default node image"),
+            spec.node_image
+                .as_deref()
+                .unwrap_or("kind's default node image"),
             Self::kubeconfig_path(spec).display(),
             self.config(spec).render()
         )]
@@ -397,9 +400,6 @@ mod tests {
     #[test]
     fn load_command_lists_images_then_name() {
         let c = KindCli::default().load_image_cmd("n", &["a:1".into(), "b:2".into()]);
-        assert_eq!(
-            c.display(),
-            "kind load docker-image a:1 b:2 --name n"
-        );
+        assert_eq!(c.display(), "kind load docker-image a:1 b:2 --name n");
     }
 }

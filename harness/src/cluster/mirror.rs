@@ -158,14 +158,18 @@ impl Mirrors {
                 let container = &container;
                 async move { container.get_host_port_ipv4(ContainerPort::Tcp(p)).await }
             };
-            let host_port = port(REGISTRY_PORT).await.map_err(|source| MirrorError::Start {
-                upstream: up.host.clone(),
-                source,
-            })?;
-            let debug_port = port(DEBUG_PORT).await.map_err(|source| MirrorError::Start {
-                upstream: up.host.clone(),
-                source,
-            })?;
+            let host_port = port(REGISTRY_PORT)
+                .await
+                .map_err(|source| MirrorError::Start {
+                    upstream: up.host.clone(),
+                    source,
+                })?;
+            let debug_port = port(DEBUG_PORT)
+                .await
+                .map_err(|source| MirrorError::Start {
+                    upstream: up.host.clone(),
+                    source,
+                })?;
             mirrors.push(RunningMirror {
                 upstream: up.clone(),
                 name,

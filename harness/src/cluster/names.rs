@@ -60,8 +60,14 @@ mod tests {
 
     #[test]
     fn long_names_differ_by_hash() {
-        let a = cluster_name("20261123-052500", "1.37-enterprise-distroless-fips-v2.9.4-kind-a");
-        let b = cluster_name("20261123-052500", "1.37-enterprise-distroless-fips-v2.9.4-kind-b");
+        let a = cluster_name(
+            "20261123-052500",
+            "1.37-enterprise-distroless-fips-v2.9.4-kind-a",
+        );
+        let b = cluster_name(
+            "20261123-052500",
+            "1.37-enterprise-distroless-fips-v2.9.4-kind-b",
+        );
         assert_ne!(a, b);
         assert!(a.len() <= MAX_LEN && b.len() <= MAX_LEN);
     }

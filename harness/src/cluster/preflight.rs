@@ -18,7 +18,10 @@ pub enum PreflightError {
     NoEngine { detail: String },
     #[error("find `kind` on PATH; {}", install_hint(required))]
     NoKind { required: semver::Version },
-    #[error("use `{found}`: kind v{required} or newer is needed; {}", install_hint(required))]
+    #[error(
+        "use `{found}`: kind v{required} or newer is needed; {}",
+        install_hint(required)
+    )]
     OldKind {
         found: String,
         required: semver::Version,

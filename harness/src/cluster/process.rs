@@ -168,7 +168,10 @@ pub async fn run(
         loop {
             match err_pipe.read(&mut chunk).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => err_sink.lock().expect("stderr buffer").extend_from_slice(&chunk[..n]),
+                Ok(n) => err_sink
+                    .lock()
+                    .expect("stderr buffer")
+                    .extend_from_slice(&chunk[..n]),
             }
         }
     });

@@ -330,7 +330,7 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
             built_by_kind: k.built_by_kind.clone(),
         });
     }
-    kubernetes.sort_by(|a, b| b.minor.cmp(&a.minor));
+    kubernetes.sort_by_key(|k| std::cmp::Reverse(k.minor));
 
     // Flux versions
     if raw.flux.is_empty() {

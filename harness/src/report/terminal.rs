@@ -40,9 +40,11 @@ impl Terminal {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let overall = multi.add(ProgressBar::new(0));
             overall.set_style(
-                ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} cells {msg}")
-                    .expect("valid template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} cells {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
             );
             Self {
                 start: Instant::now(),

@@ -4,7 +4,9 @@
 //! teardown, every phase timed and recorded. It emits events and never prints.
 
 pub mod cleanup;
+pub mod diagnostics;
 pub mod events;
+pub mod flux_stage;
 pub mod secret;
 pub mod stages;
 
@@ -14,7 +16,9 @@ use crate::model::{CellResult, PhaseResult, RunResult, ScenarioResult, Status};
 use crate::plan::{Plan, PlannedCell, PlannedScenario};
 use cleanup::Registry;
 use events::{EventSink, RunEvent};
-use stages::{CellCtx, Diagnostics, FixturePlane, FluxStage, PhaseError, Properties, ScenarioRunner};
+use stages::{
+    CellCtx, Diagnostics, FixturePlane, FluxStage, PhaseError, Properties, ScenarioRunner,
+};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -231,7 +235,10 @@ pub async fn run(
                     }
                     let mut r = not_run(&cell, "");
                     r.status = Status::Error;
-                    r.message = Some(format!("the harness panicked in this cell: {}", panic_text(e)));
+                    r.message = Some(format!(
+                        "the harness panicked in this cell: {}",
+                        panic_text(e)
+                    ));
                     r.scenarios.iter_mut().for_each(|s| {
                         s.message = Some("not run: the harness panicked in this cell".into());
                     });
@@ -398,7 +405,12 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
 
     match sh.stages.providers.get(&cell.provider).cloned() {
         None => {
-            let known: Vec<_> = sh.stages.providers.keys().map(|k| format!("`{k}`")).collect();
+            let known: Vec<_> = sh
+                .stages
+                .providers
+                .keys()
+                .map(|k| format!("`{k}`"))
+                .collect();
             let msg = format!(
                 "no provider `{}` is configured; known providers: {}",
                 cell.provider,
@@ -438,7 +450,10 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
             let outer = sh.cfg.timeouts.cluster_create * 3 + Duration::from_secs(60);
             let (pr, cluster) = phase(&sh, &cell.id, "cluster", outer, create).await;
             if pr.status != Status::Pass {
-                blocked = Some(format!("cluster: {}", pr.message.clone().unwrap_or_default()));
+                blocked = Some(format!(
+                    "cluster: {}",
+                    pr.message.clone().unwrap_or_default()
+                ));
             }
             r.phases.push(pr);
             if let Some(c) = cluster {
@@ -511,8 +526,14 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
         ctx.as_ref(),
         sh.stages.diagnostics.clone(),
     ) {
-        let (mut pr, summary) =
-            phase(&sh, &cell.id, "diagnostics", sh.cfg.timeouts.verify, d.collect(ctx)).await;
+        let (mut pr, summary) = phase(
+            &sh,
+            &cell.id,
+            "diagnostics",
+            sh.cfg.timeouts.verify,
+            d.collect(ctx),
+        )
+        .await;
         pr.diagnostics = summary.flatten().or(pr.diagnostics);
         r.phases.push(pr);
     }
@@ -523,14 +544,16 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
             Keep::Failed => failed,
             Keep::All => true,
         };
-    if keep && ctx.is_some() {
+    if let (true, Some(ctx)) = (keep, ctx.as_ref()) {
+        // Taken out of the registry unrun: the run-end sweep must not delete them either.
         let kept = sh.registry.take_scope(&cell.id);
         let labels: Vec<String> = kept.iter().map(|e| e.label.clone()).collect();
         drop(kept);
-        let c = &ctx.as_ref().expect("checked above").cluster;
+        let c = &ctx.cluster;
         r.properties
             .insert("cluster.kept".into(), c.kubeconfig.display().to_string());
-        r.properties.insert("cluster.keptResources".into(), labels.join("; "));
+        r.properties
+            .insert("cluster.keptResources".into(), labels.join("; "));
         sh.sink.emit(&RunEvent::ClusterKept {
             cell: cell.id.clone(),
             cluster: c.name.clone(),
@@ -594,7 +617,13 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
             r.scenarios
                 .iter()
                 .find(|s| matches!(s.status, Status::Fail | Status::Error))
-                .map(|s| format!("scenario `{}`: {}", s.name, s.message.clone().unwrap_or_default()))
+                .map(|s| {
+                    format!(
+                        "scenario `{}`: {}",
+                        s.name,
+                        s.message.clone().unwrap_or_default()
+                    )
+                })
         });
     r.duration_ms = ms(start.elapsed());
     r
@@ -664,7 +693,10 @@ mod tests {
         assert_eq!(jobs_for(2, 23), 1);
         assert_eq!(jobs_for(16, 16), 5);
         assert_eq!(jobs_for(1, 1), 1);
-        assert_eq!(parse_mem_total_gib("MemTotal:       24000000 kB\n"), Some(22));
+        assert_eq!(
+            parse_mem_total_gib("MemTotal:       24000000 kB\n"),
+            Some(22)
+        );
     }
 
     #[test]

@@ -91,5 +91,6 @@ pub trait ScenarioRunner: Send + Sync {
 /// Captures diagnostics of a cell that failed (events, objects, controller logs) into its
 /// artifacts; returns a short summary for the report.
 pub trait Diagnostics: Send + Sync {
-    fn collect<'a>(&'a self, ctx: &'a CellCtx) -> BoxFuture<'a, Result<Option<String>, PhaseError>>;
+    fn collect<'a>(&'a self, ctx: &'a CellCtx)
+    -> BoxFuture<'a, Result<Option<String>, PhaseError>>;
 }
