@@ -45,32 +45,22 @@ impl ExistingProvider {
     }
 
     async fn client(&self) -> Result<kube::Client, ClusterError> {
-        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig)
-            .map_err(|e| self.err(format!("read `{}`: {e}", self.kubeconfig.display())))?;
-        let known: Vec<String> = kc.contexts.iter().map(|c| c.name.clone()).collect();
-        if !known.contains(&self.context) {
-            return Err(self.err(format!(
-                "`{}` has no context `{}`; known contexts: {}",
-                self.kubeconfig.display(),
-                self.context,
-                known.join(", ")
-            )));
-        }
-        let opts = kube::config::KubeConfigOptions {
-            context: Some(self.context.clone()),
-            ..Default::default()
-        };
-        let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+        // One client path for the whole harness: the k8s module's (context mandatory, TLS set up).
+        crate::k8s::Kube::connect(&self.kubeconfig, &self.context)
             .await
-            .map_err(|e| self.err(e))?;
-        kube::Client::try_from(cfg).map_err(|e| self.err(e))
+            .map(|k| k.client().clone())
+            .map_err(|e| self.err(chain(&e)))
     }
 
     async fn check(&self, spec: &ClusterSpec) -> Result<Cluster, ClusterError> {
-        let client = self.client().await?;
-        let info = client.apiserver_version().await.map_err(|e| self.err(e))?;
-        let actual = server_minor(&info.major, &info.minor);
-        if actual != spec.kubernetes_minor {
+        let kube = crate::k8s::Kube::connect(&self.kubeconfig, &self.context)
+            .await
+            .map_err(|e| self.err(chain(&e)))?;
+        let info = kube
+            .server_version()
+            .await
+            .map_err(|e| self.err(chain(&e)))?;
+        if info.minor.to_string() != spec.kubernetes_minor {
             return Err(ClusterError::VersionMismatch {
                 context: self.context.clone(),
                 actual: info.git_version.clone(),
@@ -106,6 +96,17 @@ impl ExistingProvider {
         }
         Ok(())
     }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(x) = cur {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        cur = x.source();
+    }
+    s
 }
 
 /// `major: "1", minor: "32+"` (EKS/GKE append `+`) → `1.32`.

@@ -91,13 +91,24 @@ pub async fn tear_down(entries: Vec<Entry>, timeout: Duration) -> Vec<CleanupFai
     let mut failures = Vec::new();
     for e in entries.into_iter().rev() {
         let label = e.label;
-        match tokio::time::timeout(timeout, (e.action)()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(message)) => failures.push(CleanupFailure { label, message }),
-            Err(_) => failures.push(CleanupFailure {
+        // Each action runs in its own task: a panicking action is a failure, not the end of
+        // cleanup. A timed-out action is aborted (its child processes are killed on drop).
+        let task = tokio::spawn((e.action)());
+        let abort = task.abort_handle();
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(message))) => failures.push(CleanupFailure { label, message }),
+            Ok(Err(join)) => failures.push(CleanupFailure {
                 label,
-                message: format!("timed out after {}", humantime::format_duration(timeout)),
+                message: format!("panicked: {join}"),
             }),
+            Err(_) => {
+                abort.abort();
+                failures.push(CleanupFailure {
+                    label,
+                    message: format!("timed out after {}", humantime::format_duration(timeout)),
+                })
+            }
         }
     }
     failures
@@ -143,6 +154,23 @@ mod tests {
         assert_eq!(failures.len(), 1);
         assert_eq!(failures[0].label, "item 2");
         assert_eq!(reg.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_action_does_not_stop_cleanup() {
+        let reg = Registry::new();
+        let ran = Arc::new(Mutex::new(false));
+        let r2 = ran.clone();
+        reg.register("c", "first", move || {
+            Box::pin(async move {
+                *r2.lock().unwrap() = true;
+                Ok(())
+            })
+        });
+        reg.register("c", "boom", || Box::pin(async { panic!("provider bug") }));
+        let f = tear_down(reg.take_all(), Duration::from_secs(1)).await;
+        assert!(f[0].message.contains("panicked"), "{f:?}");
+        assert!(*ran.lock().unwrap());
     }
 
     #[tokio::test]

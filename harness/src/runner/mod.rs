@@ -193,11 +193,13 @@ pub async fn run(
     // Fail-fast stops starting cells; Ctrl-C (the parent token) also stops running ones.
     let stop_new = cancel.child_token();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut task_cells = std::collections::HashMap::new();
     for (idx, cell) in plan.cells.iter().cloned().enumerate() {
         let shared = shared.clone();
         let jobs = jobs.clone();
         let stop_new = stop_new.clone();
-        tasks.spawn(async move {
+        let planned = cell.clone();
+        let handle = tasks.spawn(async move {
             let permit = tokio::select! {
                 biased;
                 _ = stop_new.cancelled() => None,
@@ -246,14 +248,24 @@ pub async fn run(
                 }
             }
         });
+        task_cells.insert(handle.id(), (idx, planned));
     }
     let mut done: Vec<(usize, CellResult)> = Vec::new();
     let mut interrupted_emitted = false;
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = tasks.join_next_with_id().await {
         let (idx, cell) = match joined {
-            Ok(x) => x,
-            // The outer task only awaits the inner one; it cannot panic short of a runtime bug.
-            Err(e) => panic!("cell task failed: {e}"),
+            Ok((_, x)) => x,
+            // The outer task only awaits the inner one and tears down panic-safely; should it
+            // still fail, the cell is an error and its leftovers go in the final sweep.
+            Err(e) => {
+                let Some((idx, planned)) = task_cells.get(&e.id()) else {
+                    continue;
+                };
+                let mut r = not_run(planned, "");
+                r.status = Status::Error;
+                r.message = Some(format!("the harness failed in this cell: {e}"));
+                (*idx, r)
+            }
         };
         if cancel.is_cancelled() && !interrupted_emitted {
             interrupted_emitted = true;
