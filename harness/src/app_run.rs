@@ -197,6 +197,20 @@ pub fn run(
                 }
             }
         }
+        if !args.dry_run && (engines.flux.is_none() || engines.scenarios.is_none()) {
+            let missing: Vec<&str> = [
+                engines.flux.is_none().then_some("the Flux install/verify stage"),
+                engines.scenarios.is_none().then_some("the scenario engine"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            eprintln!(
+                "error: this build does not link {} (see `app_run::Engines::linked`); nothing was run",
+                missing.join(" and ")
+            );
+            return exit::PREREQUISITE;
+        }
         let mut mirrors = None;
         if needs_kind && !args.dry_run && args.image_cache == ImageCache::Mirror {
             let spec = MirrorSpec {
@@ -252,25 +266,8 @@ pub fn run(
         }
         let (Some(flux), Some(scenarios)) = (engines.flux.clone(), engines.scenarios.clone())
         else {
-            if args.dry_run {
-                print_dry_run(&plan, &cfg, &providers);
-                return exit::OK;
-            }
-            let missing: Vec<&str> = [
-                engines.flux.is_none().then_some("the Flux install/verify stage"),
-                engines.scenarios.is_none().then_some("the scenario engine"),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            eprintln!(
-                "error: this build has no {} linked (see `app_run::Engines::linked`); nothing was run",
-                missing.join(" and ")
-            );
-            if let Some(ms) = mirrors {
-                ms.stop().await;
-            }
-            return exit::PREREQUISITE;
+            print_dry_run(&plan, &cfg, &providers);
+            return exit::OK;
         };
         let stages = Stages {
             providers,

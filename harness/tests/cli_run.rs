@@ -165,3 +165,48 @@ fn gc_removes_only_flux_compat_clusters() {
     let none = flux_compat(&["gc", "--kind", "kind"], &path, &[]);
     assert_eq!(none.status.code(), Some(3));
 }
+
+#[test]
+fn a_build_without_the_scenario_engine_refuses_before_creating_anything() {
+    if !support::docker_available() {
+        eprintln!("ignored: no docker engine answers here; preflight needs one");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    std::fs::write(
+        dir.path().join("kind"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\necho 'kind v0.33.0 go1.25.3 linux/amd64'\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        dir.path().join("kind"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = flux_compat(
+        &[
+            "run",
+            "--k8s",
+            "1.37",
+            "--channel",
+            "upstream",
+            "--report-dir",
+            "target/cli-run-unlinked",
+        ],
+        &bare_path(dir.path()),
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("does not link the scenario engine"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "version\n",
+        "only preflight ran"
+    );
+}
