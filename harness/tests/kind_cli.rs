@@ -319,3 +319,127 @@ async fn kind_network_discovery_reads_docker_network_inspect() {
     assert_eq!(n.subnets, ["172.29.77.0/24"]);
     assert!(n.containers.is_empty());
 }
+
+/// Stages that must never be reached: the cluster never comes up in these tests.
+struct Unreachable;
+
+impl flux_compat::runner::stages::FluxStage for Unreachable {
+    fn install<'a>(
+        &'a self,
+        _: &'a flux_compat::runner::stages::CellCtx,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<flux_compat::runner::stages::Properties, flux_compat::runner::stages::PhaseError>,
+    > {
+        Box::pin(async {
+            Err(flux_compat::runner::stages::PhaseError::error(
+                "reached install",
+            ))
+        })
+    }
+    fn verify<'a>(
+        &'a self,
+        _: &'a flux_compat::runner::stages::CellCtx,
+    ) -> futures::future::BoxFuture<
+        'a,
+        Result<flux_compat::runner::stages::Properties, flux_compat::runner::stages::PhaseError>,
+    > {
+        Box::pin(async {
+            Err(flux_compat::runner::stages::PhaseError::error(
+                "reached verify",
+            ))
+        })
+    }
+}
+
+impl flux_compat::runner::stages::ScenarioRunner for Unreachable {
+    fn run<'a>(
+        &'a self,
+        _: &'a flux_compat::runner::stages::CellCtx,
+        _: &'a flux_compat::plan::PlannedScenario,
+    ) -> futures::future::BoxFuture<'a, flux_compat::model::ScenarioResult> {
+        Box::pin(async { unreachable!("no cluster, no scenario") })
+    }
+}
+
+#[tokio::test]
+async fn interrupting_a_kind_create_kills_kind_and_deletes_the_cluster() {
+    use flux_compat::runner::{self, Keep, RunConfig, Stages};
+    use std::sync::Arc;
+    let s = Standin::new();
+    let root = tempfile::tempdir().unwrap();
+    let provider = Arc::new(KindProvider::new(s.cli(&[("STANDIN_CREATE", "hang")])));
+    let plan = flux_compat::plan::Plan {
+        cells: vec![flux_compat::plan::PlannedCell {
+            id: "1.37-upstream-v2.9.4-kind".into(),
+            kubernetes: "1.37".parse().unwrap(),
+            kubernetes_version: "v1.37.0".into(),
+            node_image: Some("kindest/node:v1.37.0".into()),
+            channel: "upstream".into(),
+            fips: false,
+            flux: "v2.9.4".parse().unwrap(),
+            provider: "kind".into(),
+            skip: None,
+            scenarios: vec![],
+        }],
+        partition: None,
+        total_cells: 1,
+    };
+    let cfg = RunConfig {
+        run_id: "int1".into(),
+        report_dir: root.path().join("reports"),
+        work_dir: root.path().join("work"),
+        jobs: 1,
+        cluster_creates: 1,
+        fail_fast: false,
+        keep: Keep::All,
+        timeouts: Default::default(),
+        partitions: vec![],
+        registry_token: None,
+    };
+    let stages = Stages {
+        providers: std::collections::BTreeMap::from([(
+            "kind".to_string(),
+            provider as Arc<dyn Provider>,
+        )]),
+        fixtures: None,
+        flux: Arc::new(Unreachable),
+        scenarios: Arc::new(Unreachable),
+        diagnostics: None,
+    };
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    let pid_file = s.dir.path().join("pid");
+    let pf = pid_file.clone();
+    tokio::spawn(async move {
+        // Interrupt once kind is really running.
+        while !pf.is_file() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        c2.cancel();
+    });
+    let writer = Arc::new(flux_compat::report::live::ReportWriter::new(
+        &cfg.report_dir,
+    ));
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        runner::run(&plan, cfg, stages, writer, cancel),
+    )
+    .await
+    .expect("the run ends promptly");
+    assert!(r.interrupted);
+    assert_eq!(flux_compat::app::outcome_code(&r), 130);
+    assert!(pid_gone(&pid_file), "kind create was killed");
+    let argv = s.argv();
+    assert!(
+        argv[0].starts_with("create cluster --name flux-compat-int1-1.37"),
+        "{argv:?}"
+    );
+    // --keep all does not apply to an interrupted run: the half-made cluster is deleted.
+    assert!(
+        argv[1].starts_with("delete cluster --name flux-compat-int1-1.37"),
+        "{argv:?}"
+    );
+    assert_eq!(r.cells[0].phases[0].message.as_deref(), Some("interrupted"));
+    assert!(root.path().join("reports/results.json").is_file());
+}
