@@ -4,6 +4,10 @@
 //! pulled from upstream at most once per run. Upstream traffic is read from the registry's own
 //! proxy counters (`/debug/vars`: `registry.proxy.{blobs,manifests}`: requests, cache hits,
 //! misses, bytes pulled from upstream) and recorded in the run's report properties.
+//!
+//! The mirrors hold no registry credentials (they would be readable with `docker inspect`), so
+//! private images of enterprise channels are not cached: the `hosts.toml` keeps the upstream as
+//! the `server`, which containerd uses with the pod's pull secret when the mirror cannot serve.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -232,3 +232,55 @@ impl EventSink for Terminal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PhaseResult;
+    use std::sync::{Arc, Mutex};
+
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn plain_mode_writes_one_line_per_phase_change_without_colour() {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let t = Terminal::plain(Box::new(Buf(buf.clone())));
+        t.emit(&RunEvent::PhaseStarted {
+            cell: "c1".into(),
+            phase: "cluster".into(),
+        });
+        t.emit(&RunEvent::PhaseFinished {
+            cell: "c1".into(),
+            result: PhaseResult {
+                name: "cluster".into(),
+                status: Status::Error,
+                message: Some("kind failed\nsecond line".into()),
+                duration_ms: 1500,
+                diagnostics: None,
+            },
+        });
+        let out = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(lines[0].ends_with("c1: cluster ..."), "{out}");
+        assert!(
+            lines[1].ends_with("c1: cluster error (1.5s): kind failed"),
+            "{out}"
+        );
+        assert!(!out.contains('\u{1b}'), "no escape sequences");
+    }
+
+    #[test]
+    fn no_progress_flag_disables_bars() {
+        assert!(!wants_progress(true));
+    }
+}

@@ -214,7 +214,11 @@ pub async fn run(
                 return (idx, not_run(&cell, why));
             };
             // An inner task turns a panic into a cell error instead of losing the cell.
-            let inner = tokio::spawn(run_cell(shared.clone(), cell.clone()));
+            let span = tracing::info_span!("cell", id = %cell.id);
+            let inner = tokio::spawn(tracing::Instrument::instrument(
+                run_cell(shared.clone(), cell.clone()),
+                span,
+            ));
             let joined = inner.await;
             // Stop new cells while this one still holds its slot, so no waiting cell slips in.
             if shared.cfg.fail_fast
