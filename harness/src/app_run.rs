@@ -426,7 +426,21 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
                 eprintln!("error: failed to list kind clusters: {e}");
                 exit::FAILED
             }
-            Ok(o) => {
+            Ok(mut o) => {
+                // Mirror containers are best effort: without a docker engine there are none.
+                let docker = crate::cluster::docker::Docker::default();
+                if let Ok(m) = crate::cluster::gc::gc_mirrors(
+                    &docker,
+                    crate::cluster::names::PREFIX,
+                    args.dry_run,
+                    &cancel,
+                )
+                .await
+                {
+                    o.deleted.extend(m.deleted);
+                    o.would_delete.extend(m.would_delete);
+                    o.failed.extend(m.failed);
+                }
                 let names = if args.dry_run {
                     &o.would_delete
                 } else {
@@ -439,7 +453,7 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
                     eprintln!("error: failed to delete `{n}`: {e}");
                 }
                 eprintln!(
-                    "{} {} cluster(s)",
+                    "{} {} cluster(s) and image-cache container(s)",
                     if args.dry_run {
                         "would delete"
                     } else {

@@ -48,7 +48,7 @@ pub enum Command {
     Report(ReportCommand),
     /// Run the selected cells: create clusters, install and verify Flux, run the scenarios, write reports.
     Run(RunArgs),
-    /// Delete `flux-compat-*` kind clusters left behind by earlier runs.
+    /// Delete `flux-compat-*` kind clusters and image-cache containers left behind by earlier runs.
     Gc(GcArgs),
 }
 

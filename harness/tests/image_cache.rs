@@ -355,3 +355,54 @@ async fn the_mirror_pulls_each_blob_from_upstream_once() {
         std::panic::resume_unwind(p);
     }
 }
+
+#[tokio::test]
+async fn gc_removes_leftover_mirror_containers_only() {
+    if !support::docker_available() {
+        eprintln!("ignored: no docker engine answers here; the image cache runs as containers");
+        return;
+    }
+    build_registry_image().expect("build the local registry image");
+    let id = std::process::id();
+    let ours = format!("flux-compat-gc{id}-mirror-ghcr.io");
+    let foreign = format!("someone-else-gc{id}");
+    for name in [&ours, &foreign] {
+        let out = Command::new("docker")
+            .args([
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--label",
+                &format!("{}=ghcr.io", flux_compat::cluster::mirror::LABEL),
+            ])
+            .arg(format!("{IMAGE}:{TAG}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let d = Docker::default();
+    let never = CancellationToken::new();
+    // Scoped to this test's prefix: the other test's mirror may be running right now.
+    let prefix = format!("flux-compat-gc{id}-");
+    let dry = flux_compat::cluster::gc::gc_mirrors(&d, &prefix, true, &never).await;
+    let real = flux_compat::cluster::gc::gc_mirrors(&d, &prefix, false, &never).await;
+    let left = d
+        .containers_with_label(flux_compat::cluster::mirror::LABEL, &never)
+        .await;
+    let _ = Command::new("docker")
+        .args(["rm", "-f", &ours, &foreign])
+        .output();
+    assert!(dry.unwrap().would_delete.contains(&ours));
+    let real = real.unwrap();
+    assert!(
+        real.deleted.contains(&ours) && !real.deleted.contains(&foreign),
+        "{real:?}"
+    );
+    let left = left.unwrap();
+    assert!(left.contains(&foreign) && !left.contains(&ours), "{left:?}");
+}

@@ -39,6 +39,41 @@ impl Docker {
         Cmd::new(&self.program).args(["network", "inspect", name])
     }
 
+    /// Names of containers (running or not) carrying `label`.
+    pub async fn containers_with_label(
+        &self,
+        label: &str,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<String>, ProcessError> {
+        let cmd = Cmd::new(&self.program).args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={label}"),
+            "--format",
+            "{{.Names}}",
+        ]);
+        let out = process::run(&cmd, Duration::from_secs(30), cancel).await?;
+        Ok(out
+            .stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+
+    pub async fn remove_container(
+        &self,
+        name: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), ProcessError> {
+        let cmd = Cmd::new(&self.program).args(["rm", "--force", "--volumes", name]);
+        process::run(&cmd, Duration::from_secs(60), cancel)
+            .await
+            .map(|_| ())
+    }
+
     pub fn network_connect_cmd(&self, network: &str, container: &str) -> Cmd {
         Cmd::new(&self.program).args(["network", "connect", network, container])
     }

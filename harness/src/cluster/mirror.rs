@@ -20,6 +20,8 @@ use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 pub const REGISTRY_PORT: u16 = 5000;
 /// The registry's debug server (expvar counters).
 pub const DEBUG_PORT: u16 = 5001;
+/// Every mirror container carries this label (value: the upstream host), so `gc` finds leftovers.
+pub const LABEL: &str = "flux-compat.io/mirror";
 /// The default mirror image: distribution v2 keeps the expvar proxy counters the run reads.
 pub const DEFAULT_IMAGE: &str = "registry:2.8.3";
 
@@ -145,7 +147,7 @@ impl Mirrors {
             // keeps the mirror stateless: nothing to mount.
             let mut req = image
                 .with_container_name(&name)
-                .with_label("flux-compat.io/mirror", &up.host)
+                .with_label(LABEL, &up.host)
                 .with_env_var("REGISTRY_PROXY_REMOTEURL", &up.remote_url)
                 .with_env_var("REGISTRY_HTTP_ADDR", format!("0.0.0.0:{REGISTRY_PORT}"))
                 .with_env_var("REGISTRY_HTTP_DEBUG_ADDR", format!("0.0.0.0:{DEBUG_PORT}"))
