@@ -264,10 +264,14 @@ pub fn run(
             };
             providers.insert(p.name.clone(), built);
         }
+        if args.dry_run {
+            print_dry_run(&plan, &cfg, &providers, engines.fixtures.is_some());
+            return exit::OK;
+        }
         let (Some(flux), Some(scenarios)) = (engines.flux.clone(), engines.scenarios.clone())
         else {
-            print_dry_run(&plan, &cfg, &providers);
-            return exit::OK;
+            // Checked before anything was started; kept total rather than unwrapping.
+            return exit::PREREQUISITE;
         };
         let stages = Stages {
             providers,
@@ -276,10 +280,6 @@ pub fn run(
             scenarios,
             diagnostics: engines.diagnostics.clone(),
         };
-        if args.dry_run {
-            print_dry_run(&plan, &cfg, &stages.providers);
-            return exit::OK;
-        }
         let writer = Arc::new(ReportWriter::new(&report_dir));
         let sink: Arc<dyn EventSink> = Arc::new(Fanout(vec![
             Arc::new(Terminal::for_stderr(global.no_progress)),
@@ -314,48 +314,10 @@ fn print_dry_run(
     plan: &crate::plan::Plan,
     cfg: &RunConfig,
     providers: &BTreeMap<String, Arc<dyn Provider>>,
+    with_fixtures: bool,
 ) {
-    // `describe` needs stages only for the provider and fixture lines; the Flux and scenario
-    // lines come from the plan, so a dry run works in any build.
-    struct Nothing;
-    impl FluxStage for Nothing {
-        fn install<'a>(
-            &'a self,
-            _: &'a runner::stages::CellCtx,
-        ) -> futures::future::BoxFuture<
-            'a,
-            Result<runner::stages::Properties, runner::stages::PhaseError>,
-        > {
-            unreachable!("a dry run runs no stage")
-        }
-        fn verify<'a>(
-            &'a self,
-            _: &'a runner::stages::CellCtx,
-        ) -> futures::future::BoxFuture<
-            'a,
-            Result<runner::stages::Properties, runner::stages::PhaseError>,
-        > {
-            unreachable!("a dry run runs no stage")
-        }
-    }
-    impl ScenarioRunner for Nothing {
-        fn run<'a>(
-            &'a self,
-            _: &'a runner::stages::CellCtx,
-            _: &'a crate::plan::PlannedScenario,
-        ) -> futures::future::BoxFuture<'a, crate::model::ScenarioResult> {
-            unreachable!("a dry run runs no stage")
-        }
-    }
-    let stages = Stages {
-        providers: providers.clone(),
-        fixtures: None,
-        flux: Arc::new(Nothing),
-        scenarios: Arc::new(Nothing),
-        diagnostics: None,
-    };
     let mut out = String::new();
-    for (cell, lines) in runner::describe(plan, cfg, &stages) {
+    for (cell, lines) in runner::describe(plan, cfg, providers, with_fixtures) {
         out.push_str(&format!("cell {cell}:\n"));
         for l in lines {
             for (i, part) in l.lines().enumerate() {

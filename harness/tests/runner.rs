@@ -555,7 +555,7 @@ async fn dry_run_describes_without_touching_the_provider() {
     let dir = tempfile::tempdir().unwrap();
     let p = Arc::new(FakeProvider::default());
     let st = stages(p.clone(), Arc::default(), Arc::default());
-    let d = runner::describe(&plan(2), &cfg(dir.path()), &st);
+    let d = runner::describe(&plan(2), &cfg(dir.path()), &st.providers, false);
     assert_eq!(d.len(), 2);
     assert!(d[0].1[0].starts_with("fake cluster flux-compat-t1-1.30"));
     assert!(d[0].1.iter().any(|l| l == "run scenario `kustomize-basic`"));

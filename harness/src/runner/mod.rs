@@ -121,8 +121,14 @@ pub fn cluster_spec(cfg: &RunConfig, cell: &PlannedCell) -> ClusterSpec {
     }
 }
 
-/// `--dry-run`: what every cell would create, changing nothing.
-pub fn describe(plan: &Plan, cfg: &RunConfig, stages: &Stages) -> Vec<(String, Vec<String>)> {
+/// `--dry-run`: what every cell would create, changing nothing. Only providers describe
+/// themselves; the Flux and scenario lines come from the plan.
+pub fn describe(
+    plan: &Plan,
+    cfg: &RunConfig,
+    providers: &BTreeMap<String, Arc<dyn Provider>>,
+    with_fixtures: bool,
+) -> Vec<(String, Vec<String>)> {
     plan.cells
         .iter()
         .map(|cell| {
@@ -131,11 +137,11 @@ pub fn describe(plan: &Plan, cfg: &RunConfig, stages: &Stages) -> Vec<(String, V
                 lines.push(format!("skip: {reason}"));
                 return (cell.id.clone(), lines);
             }
-            match stages.providers.get(&cell.provider) {
+            match providers.get(&cell.provider) {
                 Some(p) => lines.extend(p.describe(&cluster_spec(cfg, cell))),
                 None => lines.push(format!("no provider `{}` configured", cell.provider)),
             }
-            if stages.fixtures.is_some() {
+            if with_fixtures {
                 lines.push("start the fixture servers (git, Helm, OCI over TLS)".into());
             }
             lines.push(format!(
