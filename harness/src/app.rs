@@ -40,6 +40,10 @@ pub fn run(cli: Cli) -> u8 {
         Command::Report(cmd) => report_cmd(cmd),
         Command::Fixtures(cmd) => crate::fixtures::cli::run(cmd),
         Command::Probe(cmd) => crate::fips::tls::cli::run(cmd),
+        Command::Run(args) => {
+            crate::app_run::run(&cli.global, &args, crate::app_run::Engines::linked)
+        }
+        Command::Gc(args) => crate::app_run::gc(&cli.global, &args),
     }
 }
 

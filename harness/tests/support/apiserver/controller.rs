@@ -87,8 +87,8 @@ type Handled = (String, String, String, String, i64);
 pub fn spawn(store: Arc<Store>, script: Arc<Mutex<Script>>) -> tokio::task::JoinHandle<()> {
     let mut rx = store.subscribe_all();
     tokio::spawn(async move {
-        // (group, plural, ns, name, generation) already handled.
-        let handled: Arc<Mutex<HashSet<Handled>>> = Arc::default();
+        // (uid, generation) already handled: each generation of each object gets one reaction.
+        let handled: Arc<Mutex<HashSet<(String, i64)>>> = Arc::default();
         loop {
             let change = match rx.recv().await {
                 Ok(c) => c,
@@ -99,13 +99,7 @@ pub fn spawn(store: Arc<Store>, script: Arc<Mutex<Script>>) -> tokio::task::Join
                 continue;
             }
             let o = &change.object;
-            let key = (
-                change.group.clone(),
-                change.plural.clone(),
-                meta_str(o, "namespace").to_string(),
-                meta_str(o, "name").to_string(),
-                generation(o),
-            );
+            let key = (meta_str(o, "uid").to_string(), generation(o));
             let relevant = matches!(
                 (change.group.as_str(), change.plural.as_str()),
                 ("apps", "deployments") | ("apiextensions.k8s.io", "customresourcedefinitions")
