@@ -31,10 +31,10 @@ pub struct Engines {
 }
 
 impl Engines {
-    /// Connection point: the scenario engine and the fixture plane are plugged in here as their
-    /// modules land. A build without a Flux stage or scenario engine refuses to run (exit 3)
-    /// rather than report anything unchecked.
-    pub fn linked(matrix: &crate::model::matrix::Matrix) -> Self {
+    /// The real stages: the fixture plane per cell, channel install and image verification, the
+    /// scenario engine over `k8s` and the plane, and diagnostics of failed cells.
+    pub fn linked(loaded: &crate::config::Loaded, args: &RunArgs) -> Self {
+        let matrix = Arc::new(loaded.matrix.clone());
         let cache = std::env::var_os("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
@@ -42,14 +42,36 @@ impl Engines {
             .join("flux-compat");
         let username = std::env::var("FLUX_COMPAT_REGISTRY_USERNAME")
             .unwrap_or_else(|_| "flux-compat".to_string());
+        let manifests = match &args.flux_manifests {
+            Some(dir) => crate::flux::manifests::ManifestSource::Dir(dir.clone()),
+            None => crate::flux::manifests::ManifestSource::github(cache),
+        };
+        let fixtures_dir = matrix
+            .file
+            .parent()
+            .map(|d| d.join("fixtures"))
+            .unwrap_or_else(|| PathBuf::from("fixtures"));
+        let fixtures = Arc::new(crate::runner::fixture_stage::FixtureStage::new(
+            matrix.clone(),
+            fixtures_dir,
+        ));
+        let scenarios = crate::runner::scenario_stage::ScenarioStage {
+            matrix: matrix.clone(),
+            scenarios: loaded
+                .scenarios
+                .iter()
+                .map(|s| (s.name.clone(), s.clone()))
+                .collect(),
+            planes: fixtures.planes(),
+            manifests: manifests.clone(),
+            registry_username: username.clone(),
+        };
         Self {
-            fixtures: None,
+            fixtures: Some(fixtures),
             flux: Some(Arc::new(crate::runner::flux_stage::ChannelStage::new(
-                Arc::new(matrix.clone()),
-                crate::flux::manifests::ManifestSource::github(cache),
-                username,
+                matrix, manifests, username,
             ))),
-            scenarios: None,
+            scenarios: Some(Arc::new(scenarios)),
             diagnostics: Some(Arc::new(crate::runner::diagnostics::KubeDiagnostics)),
         }
     }
@@ -95,7 +117,7 @@ fn registry_token(args: &RunArgs) -> Result<Option<Secret>, String> {
 pub fn run(
     global: &GlobalArgs,
     args: &RunArgs,
-    engines: fn(&crate::model::matrix::Matrix) -> Engines,
+    engines: fn(&crate::config::Loaded, &RunArgs) -> Engines,
 ) -> u8 {
     let (loaded, plan) = match crate::app::load_plan(global, &args.select) {
         Ok(x) => x,
@@ -115,7 +137,7 @@ pub fn run(
         Err(e) => return crate::app::usage_error(e),
     };
     let m = &loaded.matrix;
-    let engines = engines(m);
+    let engines = engines(&loaded, args);
     if token.is_none() && !args.dry_run {
         let needing: Vec<String> = plan
             .cells

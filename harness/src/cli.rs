@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// Print everything the run would create and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Flux install manifests from a local directory `<DIR>/<version>/install.yaml` instead of
+    /// the Flux GitHub release (air-gapped runs).
+    #[arg(long, value_name = "DIR")]
+    pub flux_manifests: Option<std::path::PathBuf>,
     /// The kind executable.
     #[arg(long, default_value = "kind", value_name = "PATH")]
     pub kind: std::path::PathBuf,

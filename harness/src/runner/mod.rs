@@ -6,7 +6,9 @@
 pub mod cleanup;
 pub mod diagnostics;
 pub mod events;
+pub mod fixture_stage;
 pub mod flux_stage;
+pub mod scenario_stage;
 pub mod secret;
 pub mod stages;
 
