@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate => validate(&cli.global),
         Command::Plan(args) => plan_cmd(&cli.global, &args),
         Command::Report(cmd) => report_cmd(cmd),
+        Command::Inspect(args) => crate::fips::inspect::cli::run(&cli.global, args),
     }
 }
 

@@ -46,6 +46,8 @@ pub enum Command {
     /// Work with report directories.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Inspect Go binaries and images for FIPS evidence (family, Go version, base).
+    Inspect(crate::fips::inspect::cli::InspectArgs),
 }
 
 /// Which cells and scenarios to take.
