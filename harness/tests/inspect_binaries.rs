@@ -52,7 +52,11 @@ const fn spec(
         family,
         module,
         cgo,
-        linkage: if cgo { Linkage::Dynamic } else { Linkage::Static },
+        linkage: if cgo {
+            Linkage::Dynamic
+        } else {
+            Linkage::Static
+        },
     }
 }
 
@@ -70,9 +74,21 @@ fn specs() -> Vec<Spec> {
         v.push(Spec {
             static_ext: true,
             linkage: Linkage::Static,
-            ..spec("boringfips-static", go, BORING, Family::BoringFipsOnly, None)
+            ..spec(
+                "boringfips-static",
+                go,
+                BORING,
+                Family::BoringFipsOnly,
+                None,
+            )
         });
-        v.push(spec("fips-latest", go, LATEST, Family::Native, Some("latest")));
+        v.push(spec(
+            "fips-latest",
+            go,
+            LATEST,
+            Family::Native,
+            Some("latest"),
+        ));
         v.push(spec(
             "fips-v1.0.0",
             go,
@@ -92,7 +108,13 @@ fn specs() -> Vec<Spec> {
     v.push(Spec {
         static_ext: true,
         linkage: Linkage::Static,
-        ..spec("boringfips-static", go, BORING, Family::BoringFipsOnly, None)
+        ..spec(
+            "boringfips-static",
+            go,
+            BORING,
+            Family::BoringFipsOnly,
+            None,
+        )
     });
     v
 }
@@ -223,7 +245,10 @@ fn every_variant_classifies_correctly() {
             problems.push(format!("{label}: experiments {:?}", i.experiments));
         }
         if i.fips_module.as_deref() != s.module {
-            problems.push(format!("{label}: module {:?} != {:?}", i.fips_module, s.module));
+            problems.push(format!(
+                "{label}: module {:?} != {:?}",
+                i.fips_module, s.module
+            ));
         }
         if i.cgo != Some(s.cgo) {
             problems.push(format!("{label}: cgo {:?}", i.cgo));
@@ -239,7 +264,10 @@ fn every_variant_classifies_correctly() {
             Family::Native => &["native-fips", "fips-module"],
             Family::None => &["standard-crypto"],
         };
-        for c in needed.iter().chain(&["go-binary", "go-version", "cgo", "linkage"]) {
+        for c in needed
+            .iter()
+            .chain(&["go-binary", "go-version", "cgo", "linkage"])
+        {
             if !has(c) {
                 problems.push(format!("{label}: no `{c}` evidence"));
             }
@@ -254,7 +282,9 @@ fn every_variant_classifies_correctly() {
             problems.push(format!("{label}: fipsonly not found in pclntab"));
         }
         if s.family == Family::Boring && !i.warnings.iter().any(|w| w.contains("fipsonly")) {
-            problems.push(format!("{label}: no warning for boringcrypto without fipsonly"));
+            problems.push(format!(
+                "{label}: no warning for boringcrypto without fipsonly"
+            ));
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -324,7 +354,14 @@ fn zeroed_section_headers_use_the_segment_fallback() {
 
 #[test]
 fn cli_prints_table_with_evidence_and_json() {
-    let pick = |l: &str| built().iter().find(|b| b.label() == l).unwrap().path.clone();
+    let pick = |l: &str| {
+        built()
+            .iter()
+            .find(|b| b.label() == l)
+            .unwrap()
+            .path
+            .clone()
+    };
     let a = pick("go1.27.3/boringfips-stripped");
     let n = pick("go1.24.11/fips-v1.0.0");
     let o = Command::new(support::binary())
@@ -335,8 +372,14 @@ fn cli_prints_table_with_evidence_and_json() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     let t = String::from_utf8_lossy(&o.stdout);
-    assert!(t.contains("boringcrypto+fipsonly") && t.contains("go1.27.3-X:boringcrypto"), "{t}");
-    assert!(t.contains("fipsonly: function `crypto/tls/fipsonly.init.0` [pclntab]"), "{t}");
+    assert!(
+        t.contains("boringcrypto+fipsonly") && t.contains("go1.27.3-X:boringcrypto"),
+        "{t}"
+    );
+    assert!(
+        t.contains("fipsonly: function `crypto/tls/fipsonly.init.0` [pclntab]"),
+        "{t}"
+    );
     assert!(t.contains("v1.0.0-c2097c7c"), "{t}");
     let o = Command::new(support::binary())
         .args(["inspect", "binary", "--format", "json"])
@@ -365,7 +408,18 @@ fn bad_input_gives_clear_errors_and_exit_2() {
     let off = i.build_info.offset as usize;
 
     // Truncations at many points: never a panic, always an error or a (partial) success.
-    for cut in [0, 3, 16, 63, 64, 200, 4096, data.len() / 2, off + 20, off + 40] {
+    for cut in [
+        0,
+        3,
+        16,
+        63,
+        64,
+        200,
+        4096,
+        data.len() / 2,
+        off + 20,
+        off + 40,
+    ] {
         let _ = inspect_bytes(&data[..cut.min(data.len())]);
     }
     assert!(
@@ -381,11 +435,14 @@ fn bad_input_gives_clear_errors_and_exit_2() {
 
     // A length past the end of the file.
     let mut long = data.clone();
-    long[off + 32..off + 42].copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0]);
+    long[off + 32..off + 42]
+        .copy_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0]);
     let e = inspect_bytes(&long).unwrap_err().to_string();
     assert!(
-        e.starts_with(&format!("malformed build info at offset {}: length ", off + 32))
-            && e.ends_with("runs past the end of the file"),
+        e.starts_with(&format!(
+            "malformed build info at offset {}: length ",
+            off + 32
+        )) && e.ends_with("runs past the end of the file"),
         "{e}"
     );
     // A varint that never ends.
@@ -394,7 +451,10 @@ fn bad_input_gives_clear_errors_and_exit_2() {
     let e = inspect_bytes(&bad).unwrap_err().to_string();
     assert_eq!(
         e,
-        format!("malformed build info at offset {}: varint overflows 64 bits", off + 32)
+        format!(
+            "malformed build info at offset {}: varint overflows 64 bits",
+            off + 32
+        )
     );
 
     let truncated = dir.path().join("truncated");
@@ -413,9 +473,21 @@ fn bad_input_gives_clear_errors_and_exit_2() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("notes.txt`: not a Go binary: not an ELF file"), "{err}");
-    assert!(err.contains("true`: not a Go binary: no Go build info blob found"), "{err}");
-    assert!(err.contains(&format!("corrupt`: malformed build info at offset {}", off + 32)), "{err}");
+    assert!(
+        err.contains("notes.txt`: not a Go binary: not an ELF file"),
+        "{err}"
+    );
+    assert!(
+        err.contains("true`: not a Go binary: no Go build info blob found"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "corrupt`: malformed build info at offset {}",
+            off + 32
+        )),
+        "{err}"
+    );
     assert!(err.contains("missing`"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }

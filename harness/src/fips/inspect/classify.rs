@@ -160,11 +160,10 @@ pub fn inspect_bytes(data: &[u8]) -> Result<Inspection, InspectError> {
 
 /// The last `fips140=` value in a GODEBUG-style list (later entries win, as at run time).
 pub fn godebug_value<'a>(list: &'a str, key: &str) -> Option<&'a str> {
-    list.split(',')
+    list.rsplit(',')
         .filter_map(|kv| kv.trim().split_once('='))
-        .filter(|(k, _)| *k == key)
+        .find(|(k, _)| *k == key)
         .map(|(_, v)| v)
-        .last()
 }
 
 fn classify(
