@@ -466,7 +466,7 @@ mod tests {
     #[test]
     fn modinfo_with_replacements() {
         let text = "path\texample.com/x\nmod\texample.com/x\t(devel)\t\ndep\tgolang.org/x/net\tv0.1.0\th1:abc\n=>\t../net\t(devel)\t\nbuild\tCGO_ENABLED=0\n";
-        let mut info = BuildInfo {
+        let empty = BuildInfo {
             offset: 0,
             located: Located::Section,
             go_version_raw: String::new(),
@@ -477,10 +477,11 @@ mod tests {
             deps: vec![],
             settings: vec![],
         };
+        let mut info = empty.clone();
         parse_modinfo(text, &mut info).unwrap();
         assert_eq!(info.path, "example.com/x");
         assert_eq!(info.deps[0].replace.as_ref().unwrap().path, "../net");
         assert_eq!(info.setting("CGO_ENABLED"), Some("0"));
-        assert!(parse_modinfo("=>\tx\tv1\n", &mut info.clone()).is_err());
+        assert!(parse_modinfo("=>\tx\tv1\n", &mut empty.clone()).is_err());
     }
 }
