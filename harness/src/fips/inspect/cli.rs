@@ -38,6 +38,7 @@ pub struct BinaryArgs {
     /// ELF files to inspect.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Output on stdout: a table with evidence lines, or JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -53,6 +54,7 @@ pub struct ImageArgs {
     /// The channel release to check (default: the newest in the matrix).
     #[arg(long, requires = "channel", value_name = "vX.Y.Z")]
     pub flux: Option<String>,
+    /// The platform to pick from a multi-arch index (and to require of a single manifest).
     #[arg(long, default_value = "linux/amd64", value_name = "OS/ARCH[/VARIANT]")]
     pub platform: String,
     /// Talk to the registry over plain HTTP (loopback test registries).
@@ -67,6 +69,7 @@ pub struct ImageArgs {
     /// Username for basic auth (the token is then the password).
     #[arg(long)]
     pub username: Option<String>,
+    /// Output on stdout: a table with evidence lines, or JSON (the results model for `--channel`).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Write junit.xml, results.json and summary.md for the channel checks into this directory.
