@@ -233,6 +233,11 @@ fn every_variant_classifies_correctly() {
                 continue;
             }
         };
+        // The sparse file reader must conclude exactly what a whole-file read concludes.
+        let whole = inspect_bytes(&std::fs::read(&b.path).unwrap()).unwrap();
+        if whole.evidence != i.evidence || whole.warnings != i.warnings {
+            problems.push(format!("{label}: sparse read differs from whole read"));
+        }
         let s = &b.spec;
         if i.family != s.family {
             problems.push(format!("{label}: family {} != {}", i.family, s.family));

@@ -81,7 +81,9 @@ pub enum InspectError {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inspection {
-    pub sha256: String,
+    /// SHA-256 of the whole binary when it was read whole (image layers); `inspect_file` reads
+    /// only the parts it needs and leaves this empty.
+    pub sha256: Option<String>,
     pub size: u64,
     pub family: Family,
     /// `on` or `only` for the native family.
@@ -103,17 +105,87 @@ pub struct Inspection {
     pub markers: Markers,
 }
 
-/// Read and inspect a file.
+/// Read and inspect a file. Controller binaries are tens of megabytes, mostly data the
+/// classification never looks at, so only the header tables, the build-info and pclntab sections
+/// and the segments the scans need are read into an otherwise untouched (lazily zeroed) buffer.
+/// Anything that does not classify cleanly that way is read whole and inspected again, so
+/// results and error messages are exactly those of `inspect_bytes`.
 pub fn inspect_file(path: &Path) -> Result<Inspection, InspectError> {
-    let data = std::fs::read(path).map_err(|source| InspectError::Read {
+    use std::io::{Read, Seek, SeekFrom};
+    let read_err = |source| InspectError::Read {
         path: path.display().to_string(),
         source,
-    })?;
-    inspect_bytes(&data)
+    };
+    let mut f = std::fs::File::open(path).map_err(read_err)?;
+    let len = f.metadata().map_err(read_err)?.len();
+    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+    let mut fill = |buf: &mut [u8], off: u64, n: u64| -> std::io::Result<()> {
+        let end = off.saturating_add(n).min(buf.len() as u64);
+        if off >= end {
+            return Ok(());
+        }
+        f.seek(SeekFrom::Start(off))?;
+        f.read_exact(&mut buf[off as usize..end as usize])
+    };
+    fill(&mut buf, 0, 64 * 1024).map_err(read_err)?;
+    let mut done: Vec<(u64, u64)> = vec![(0, 64 * 1024)];
+    // Three rounds: header → tables → sections and segments named by the tables.
+    for _ in 0..3 {
+        let wanted = match Elf::parse(&buf) {
+            Ok(elf) => needed_ranges(&elf),
+            Err(_) => break,
+        };
+        let new: Vec<(u64, u64)> = wanted.into_iter().filter(|r| !done.contains(r)).collect();
+        if new.is_empty() {
+            break;
+        }
+        for (off, n) in new {
+            fill(&mut buf, off, n).map_err(read_err)?;
+            done.push((off, n));
+        }
+    }
+    if Elf::parse(&buf).is_err() {
+        // Decided by the first 64 KiB alone (not ELF, bad header): no need to read more.
+        return inspect_impl(&buf, false);
+    }
+    match inspect_impl(&buf, false) {
+        Ok(i) => Ok(i),
+        Err(_) => {
+            let data = std::fs::read(path).map_err(read_err)?;
+            inspect_impl(&data, false)
+        }
+    }
+}
+
+/// The file ranges classification reads: header tables, build info and pclntab, executable
+/// segments (amd64 markers), writable data segments (build-info fallback) and, without a
+/// `.gopclntab` section, the read-only segments (pclntab fallback).
+fn needed_ranges(elf: &Elf<'_>) -> Vec<(u64, u64)> {
+    use super::elf::{PF_W, PF_X, PT_INTERP, PT_LOAD};
+    let mut r = elf.table_ranges.clone();
+    for name in [".go.buildinfo", ".gopclntab"] {
+        if let Some(s) = elf.section(name) {
+            r.push((s.offset, s.size));
+        }
+    }
+    let no_pclntab = elf.section(".gopclntab").is_none();
+    for s in &elf.segments {
+        let x = s.flags & PF_X != 0;
+        let w = s.flags & PF_W != 0;
+        let load = s.p_type == PT_LOAD;
+        if s.p_type == PT_INTERP || (load && (x || w || no_pclntab)) {
+            r.push((s.offset, s.filesz));
+        }
+    }
+    r
 }
 
 /// Inspect the bytes of a binary.
 pub fn inspect_bytes(data: &[u8]) -> Result<Inspection, InspectError> {
+    inspect_impl(data, true)
+}
+
+fn inspect_impl(data: &[u8], hash: bool) -> Result<Inspection, InspectError> {
     let elf = match Elf::parse(data) {
         Ok(e) => e,
         Err(ElfError::NotElf) => {
@@ -143,7 +215,7 @@ pub fn inspect_bytes(data: &[u8]) -> Result<Inspection, InspectError> {
     let ((sha, (bi, syms)), marks) = rayon::join(
         || {
             rayon::join(
-                || hex::encode(Sha256::digest(data)),
+                || hash.then(|| hex::encode(Sha256::digest(data))),
                 || rayon::join(|| buildinfo::read(&elf), || pclntab::read(&elf)),
             )
         },
@@ -169,7 +241,7 @@ pub fn godebug_value<'a>(list: &'a str, key: &str) -> Option<&'a str> {
 fn classify(
     elf: &Elf<'_>,
     size: u64,
-    sha256: String,
+    sha256: Option<String>,
     bi: BuildInfo,
     syms: Option<Symbols>,
     marks: Markers,

@@ -49,6 +49,9 @@ pub struct Elf<'a> {
     pub machine: u16,
     pub segments: Vec<Segment>,
     pub sections: Vec<Section>,
+    /// File ranges (offset, length) of the header tables: program headers, section headers and
+    /// the section-name table. A sparse reader loads these before anything else.
+    pub table_ranges: Vec<(u64, u64)>,
 }
 
 /// Bounds-checked little/big-endian readers.
@@ -169,8 +172,20 @@ impl<'a> Elf<'a> {
         }
         // Section headers are optional (they may be zeroed or stripped): any problem with them
         // leaves the list empty instead of failing, so segment-based fallbacks still run.
-        let sections =
-            Self::sections(r, is64, shoff, shentsize, shnum, shstrndx).unwrap_or_default();
+        let mut table_ranges = vec![
+            (phoff, phnum.saturating_mul(phentsize)),
+            (shoff, shnum.saturating_mul(shentsize)),
+        ];
+        let sections = Self::sections(
+            r,
+            is64,
+            shoff,
+            shentsize,
+            shnum,
+            shstrndx,
+            &mut table_ranges,
+        )
+        .unwrap_or_default();
         Ok(Elf {
             data,
             is64,
@@ -178,6 +193,7 @@ impl<'a> Elf<'a> {
             machine,
             segments,
             sections,
+            table_ranges,
         })
     }
 
@@ -188,6 +204,7 @@ impl<'a> Elf<'a> {
         shentsize: u64,
         shnum: u64,
         shstrndx: u64,
+        table_ranges: &mut Vec<(u64, u64)>,
     ) -> Option<Vec<Section>> {
         let min = if is64 { 64 } else { 40 };
         if shoff == 0 || shnum == 0 || shentsize < min || shstrndx >= shnum {
@@ -214,6 +231,7 @@ impl<'a> Elf<'a> {
             }
         };
         let (_, _, _, str_off, str_size) = raw(shstrndx)?;
+        table_ranges.push((str_off, str_size));
         let strtab = r.bytes(str_off, str_size)?;
         let mut out = Vec::with_capacity(shnum as usize);
         for i in 0..shnum {
