@@ -129,9 +129,11 @@ pub fn inspect_file(path: &Path) -> Result<Inspection, InspectError> {
     };
     fill(&mut buf, 0, 64 * 1024).map_err(read_err)?;
     let mut done: Vec<(u64, u64)> = vec![(0, 64 * 1024)];
-    // Three rounds: header → tables → sections and segments named by the tables.
-    for _ in 0..3 {
+    // Rounds: header → program/section header tables → section names → what they name.
+    for _ in 0..4 {
         let wanted = match Elf::parse(&buf) {
+            // Section names are only known once the tables are loaded: tables first.
+            Ok(elf) if elf.table_ranges.iter().any(|r| !done.contains(r)) => elf.table_ranges,
             Ok(elf) => needed_ranges(&elf),
             Err(_) => break,
         };
@@ -158,8 +160,8 @@ pub fn inspect_file(path: &Path) -> Result<Inspection, InspectError> {
 }
 
 /// The file ranges classification reads: header tables, build info and pclntab, executable
-/// segments (amd64 markers), writable data segments (build-info fallback) and, without a
-/// `.gopclntab` section, the read-only segments (pclntab fallback).
+/// segments (amd64 markers) and, only when the sections are missing, the writable segments
+/// (build-info fallback) and read-only segments (pclntab fallback).
 fn needed_ranges(elf: &Elf<'_>) -> Vec<(u64, u64)> {
     use super::elf::{PF_W, PF_X, PT_INTERP, PT_LOAD};
     let mut r = elf.table_ranges.clone();
@@ -168,12 +170,14 @@ fn needed_ranges(elf: &Elf<'_>) -> Vec<(u64, u64)> {
             r.push((s.offset, s.size));
         }
     }
+    // Embedded `[]byte` data lives in the writable segment: read it only for the fallback.
+    let no_buildinfo = elf.section(".go.buildinfo").is_none();
     let no_pclntab = elf.section(".gopclntab").is_none();
     for s in &elf.segments {
         let x = s.flags & PF_X != 0;
         let w = s.flags & PF_W != 0;
         let load = s.p_type == PT_LOAD;
-        if s.p_type == PT_INTERP || (load && (x || w || no_pclntab)) {
+        if s.p_type == PT_INTERP || (load && (x || (w && no_buildinfo) || (!w && no_pclntab))) {
             r.push((s.offset, s.filesz));
         }
     }
