@@ -653,14 +653,17 @@ fn read_layer(media_type: &str, digest: &str, blob: &[u8]) -> Result<Vec<Op>, Im
             tar::EntryType::Link => Node::Hardlink(normalize(&link()?)),
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let size = entry.size();
-                let mut head = [0u8; 4];
-                let n = entry
-                    .read(&mut head)
+                // A decompressing reader may return short reads: take up to 4 bytes properly.
+                let mut head = Vec::with_capacity(4);
+                (&mut entry)
+                    .take(4)
+                    .read_to_end(&mut head)
                     .map_err(|e| layer_err(e.to_string()))?;
                 let small_etc = path.starts_with("/etc/") && size <= 64 * 1024;
-                let data = if (n == 4 && &head == b"\x7fELF") || small_etc {
-                    let mut buf = Vec::with_capacity(size as usize);
-                    buf.extend_from_slice(&head[..n]);
+                let data = if head == b"\x7fELF" || small_etc {
+                    // The header size is untrusted: cap the up-front allocation.
+                    let mut buf = Vec::with_capacity(size.min(256 << 20) as usize);
+                    buf.extend_from_slice(&head);
                     entry
                         .read_to_end(&mut buf)
                         .map_err(|e| layer_err(e.to_string()))?;
