@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> u8 {
             crate::app_run::run(&cli.global, &args, crate::app_run::Engines::linked)
         }
         Command::Gc(args) => crate::app_run::gc(&cli.global, &args),
+        Command::Inspect(args) => crate::fips::inspect::cli::run(&cli.global, args),
     }
 }
 

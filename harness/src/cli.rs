@@ -57,6 +57,8 @@ pub enum Command {
     /// Probe a live endpoint (e.g. `probe tls HOST:PORT --policy boring-fipsonly@1.27`).
     #[command(subcommand)]
     Probe(crate::fips::tls::cli::ProbeCommand),
+    /// Inspect Go binaries and images for FIPS evidence (family, Go version, base).
+    Inspect(crate::fips::inspect::cli::InspectArgs),
     /// Run the selected cells: create clusters, install and verify Flux, run the scenarios, write reports.
     Run(RunArgs),
     /// Delete `flux-compat-*` kind clusters and image-cache containers left behind by earlier runs.
