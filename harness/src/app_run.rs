@@ -54,6 +54,7 @@ impl Engines {
         let fixtures = Arc::new(crate::runner::fixture_stage::FixtureStage::new(
             matrix.clone(),
             fixtures_dir,
+            std::env::var(crate::runner::fixture_stage::ADVERTISE_ENV).ok(),
         ));
         let scenarios = crate::runner::scenario_stage::ScenarioStage {
             matrix: matrix.clone(),

@@ -60,7 +60,7 @@ pub enum Command {
     /// Inspect Go binaries and images for FIPS evidence (family, Go version, base).
     Inspect(crate::fips::inspect::cli::InspectArgs),
     /// Run the selected cells: create clusters, install and verify Flux, run the scenarios, write reports.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Delete `flux-compat-*` kind clusters and image-cache containers left behind by earlier runs.
     Gc(GcArgs),
 }

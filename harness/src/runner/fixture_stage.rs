@@ -46,14 +46,17 @@ pub struct FixtureStage {
     pub matrix: Arc<Matrix>,
     /// The `fixtures/` directory served.
     pub fixtures_dir: PathBuf,
+    /// The host existing clusters reach this machine on (`FLUX_COMPAT_FIXTURES_ADVERTISE`).
+    pub advertise: Option<String>,
     planes: Arc<Planes>,
 }
 
 impl FixtureStage {
-    pub fn new(matrix: Arc<Matrix>, fixtures_dir: PathBuf) -> Self {
+    pub fn new(matrix: Arc<Matrix>, fixtures_dir: PathBuf, advertise: Option<String>) -> Self {
         Self {
             matrix,
             fixtures_dir,
+            advertise,
             planes: Arc::default(),
         }
     }
@@ -71,7 +74,7 @@ impl FixtureStage {
             .find(|p| p.name == ctx.cell.provider);
         match provider.map(|p| &p.kind) {
             Some(ProviderKind::Existing { .. }) => {
-                let advertise = std::env::var(ADVERTISE_ENV).map_err(|_| {
+                let advertise = self.advertise.clone().ok_or_else(|| {
                     PhaseError::error(format!(
                         "an existing cluster must reach the fixture plane on an address of this machine: set {ADVERTISE_ENV} to that host or IP"
                     ))

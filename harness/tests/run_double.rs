@@ -1,0 +1,216 @@
+//! `run`'s real wiring end to end below the cluster: existing-cluster provider → fixture plane →
+//! Flux install and image verification → the scenario engine (with the plane behind FixtureOps)
+//! → reports, against the in-process API server TEST DOUBLE. The real path runs on kind in the
+//! e2e workflow; here a small scenario exercises every stage without Flux controllers.
+
+#[allow(unused_imports, clippy::type_complexity)]
+mod support;
+
+use flux_compat::cluster::Provider;
+use flux_compat::cluster::existing::ExistingProvider;
+use flux_compat::config::{self, Sources};
+use flux_compat::flux::manifests::ManifestSource;
+use flux_compat::model::Status;
+use flux_compat::model::matrix::{Provider as MatrixProvider, ProviderKind};
+use flux_compat::plan::{self, Filter};
+use flux_compat::runner::diagnostics::KubeDiagnostics;
+use flux_compat::runner::events::Recorder;
+use flux_compat::runner::fixture_stage::FixtureStage;
+use flux_compat::runner::flux_stage::ChannelStage;
+use flux_compat::runner::scenario_stage::ScenarioStage;
+use flux_compat::runner::{self, Keep, RunConfig, Stages};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use support::apiserver::{ApiServer, CONTEXT, Options};
+use tokio_util::sync::CancellationToken;
+
+/// A scenario that touches every seam: fixture variables in a manifest, the CA Secret in the
+/// scenario namespace, a push to a fixture repository, a wait and field assertions.
+fn scenario(greeting_expected: &str) -> String {
+    format!(
+        r#"apiVersion: flux-compat/v1alpha1
+kind: Scenario
+metadata:
+  name: wiring
+  tags: [core]
+spec:
+  fixtures: [git/app]
+  timeout: 60s
+  steps:
+    - name: the fixture CA secret is in the namespace
+      assert:
+        object: {{apiVersion: v1, kind: Secret, name: "${{{{ fixtures.caSecret }}}}"}}
+        fields:
+          - {{path: metadata.name, equals: flux-compat-fixtures-ca}}
+    - apply:
+        manifests: |
+          apiVersion: v1
+          kind: ConfigMap
+          metadata:
+            name: endpoints
+            namespace: ${{{{ namespace }}}}
+          data:
+            git: ${{{{ fixtures.gitUrl }}}}/app.git
+            greeting: hello
+    - timeout: 10s
+      waitFor: {{apiVersion: v1, kind: ConfigMap, name: endpoints}}
+    - gitPush:
+        repository: app
+        message: a change pushed by the scenario
+        files:
+          deploy/extra.yaml: "kind: Extra\n"
+        tag: v1.1.0
+    - timeout: 3s
+      assert:
+        object: {{apiVersion: v1, kind: ConfigMap, name: endpoints}}
+        fields:
+          - {{path: data.git, matches: "^https://127\\.0\\.0\\.1:[0-9]+/.*app\\.git$"}}
+          - {{path: data.greeting, equals: {greeting_expected}}}
+"#
+    )
+}
+
+async fn run(greeting_expected: &str) -> (flux_compat::model::RunResult, tempfile::TempDir) {
+    let server = ApiServer::start(Options::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = server.write_kubeconfig(dir.path());
+    let root = support::root();
+    // The shipped matrix plus a provider for the double; the test scenario in a directory of its own.
+    let sdir = dir.path().join("scenarios");
+    std::fs::create_dir_all(&sdir).unwrap();
+    std::fs::write(sdir.join("wiring.yaml"), scenario(greeting_expected)).unwrap();
+    let mut loaded = config::load(&Sources {
+        matrix: root.join("matrix.yaml"),
+        scenarios_dir: Some(sdir),
+    })
+    .unwrap_or_else(|p| panic!("{p:#?}"));
+    loaded.matrix.providers.push(MatrixProvider {
+        name: "double".into(),
+        kind: ProviderKind::Existing {
+            kubeconfig: Some(kc.clone()),
+            context: CONTEXT.into(),
+            kubernetes: "1.36".parse().unwrap(),
+        },
+        enabled: true,
+    });
+    let filter = Filter {
+        providers: vec!["double".into()],
+        channels: vec!["upstream".into()],
+        ..Filter::default()
+    };
+    let plan = plan::build(&loaded.matrix, &loaded.scenarios, &filter, None);
+    assert_eq!(plan.cells.len(), 1);
+
+    let matrix = Arc::new(loaded.matrix.clone());
+    let manifests = ManifestSource::File(root.join("fixtures/flux/install-v2.9.4.yaml"));
+    let fixtures = Arc::new(FixtureStage::new(
+        matrix.clone(),
+        root.join("fixtures"),
+        Some("127.0.0.1".into()),
+    ));
+    let scenarios = ScenarioStage {
+        matrix: matrix.clone(),
+        scenarios: loaded
+            .scenarios
+            .iter()
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect(),
+        planes: fixtures.planes(),
+        manifests: manifests.clone(),
+        registry_username: "flux-compat".into(),
+    };
+    let mut timeouts = loaded.matrix.timeouts.clone();
+    timeouts.install = Duration::from_secs(30);
+    timeouts.verify = Duration::from_secs(30);
+    timeouts.step = Duration::from_secs(20);
+    timeouts.teardown = Duration::from_secs(20);
+    let cfg = RunConfig {
+        run_id: "r1".into(),
+        report_dir: dir.path().join("reports"),
+        work_dir: dir.path().join("work"),
+        jobs: 1,
+        cluster_creates: 1,
+        fail_fast: false,
+        keep: Keep::None,
+        timeouts,
+        partitions: vec![],
+        registry_token: None,
+    };
+    let stages = Stages {
+        providers: BTreeMap::from([(
+            "double".to_string(),
+            Arc::new(ExistingProvider::new(Some(&kc), CONTEXT).unwrap()) as Arc<dyn Provider>,
+        )]),
+        fixtures: Some(fixtures),
+        flux: Arc::new(ChannelStage::new(matrix, manifests, "flux-compat".into())),
+        scenarios: Arc::new(scenarios),
+        diagnostics: Some(Arc::new(KubeDiagnostics)),
+    };
+    let r = runner::run(
+        &plan,
+        cfg,
+        stages,
+        Arc::new(Recorder::default()),
+        CancellationToken::new(),
+    )
+    .await;
+    drop(server);
+    (r, dir)
+}
+
+fn phases(c: &flux_compat::model::CellResult) -> Vec<(&str, Status)> {
+    c.phases
+        .iter()
+        .map(|p| (p.name.as_str(), p.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_stage_runs_for_real_and_the_scenario_passes() {
+    let (r, dir) = run("hello").await;
+    let c = &r.cells[0];
+    assert_eq!(
+        phases(c),
+        [
+            ("cluster", Status::Pass),
+            ("fixtures", Status::Pass),
+            ("install", Status::Pass),
+            ("verify-images", Status::Pass),
+            ("teardown", Status::Pass)
+        ],
+        "{c:#?}"
+    );
+    let s = &c.scenarios[0];
+    assert_eq!(s.status, Status::Pass, "{s:#?}");
+    let kinds: Vec<&str> = s.steps.iter().map(|st| st.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["setup", "assert", "apply", "waitFor", "gitPush", "assert"],
+        "the engine creates the namespace, then the steps run in order: {s:#?}"
+    );
+    assert!(s.steps.iter().all(|st| st.status == Status::Pass), "{s:#?}");
+    assert!(
+        c.properties
+            .get("fixtures.gitUrl")
+            .is_some_and(|u| u.starts_with("https://127.0.0.1:")),
+        "{:?}",
+        c.properties
+    );
+    assert_eq!(c.status, Status::Pass);
+}
+
+#[tokio::test]
+async fn a_wrong_outcome_is_a_failure_with_diagnostics_of_the_touched_objects() {
+    let (r, dir) = run("goodbye").await;
+    let c = &r.cells[0];
+    let s = &c.scenarios[0];
+    assert_eq!(s.status, Status::Fail, "{s:#?}");
+    assert!(
+        s.message.as_deref().unwrap_or("").contains("greeting"),
+        "{s:#?}"
+    );
+    let rel = s.artifacts.as_deref().expect("artifacts recorded");
+    assert!(dir.path().join("reports").join(rel).is_dir(), "{rel}");
+    assert_eq!(c.status, Status::Fail);
+}
