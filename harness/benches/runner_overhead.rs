@@ -107,6 +107,7 @@ fn bench(c: &mut Criterion) {
         providers: BTreeMap::from([("kind".to_string(), p.clone() as Arc<dyn Provider>)]),
         fixtures: None,
         flux: p.clone(),
+        fips: None,
         scenarios: p,
         diagnostics: None,
     };

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Engines {
     pub fixtures: Option<Arc<dyn FixturePlane>>,
     pub flux: Option<Arc<dyn FluxStage>>,
+    pub fips: Option<Arc<dyn crate::runner::stages::FipsEvidence>>,
     pub scenarios: Option<Arc<dyn ScenarioRunner>>,
     pub diagnostics: Option<Arc<dyn Diagnostics>>,
 }
@@ -70,8 +71,15 @@ impl Engines {
         Self {
             fixtures: Some(fixtures),
             flux: Some(Arc::new(crate::runner::flux_stage::ChannelStage::new(
-                matrix, manifests, username,
+                matrix.clone(),
+                manifests,
+                username.clone(),
             ))),
+            fips: Some(Arc::new(crate::runner::fips_stage::FipsStage {
+                matrix,
+                registry_username: username,
+                plain_http: false,
+            })),
             scenarios: Some(Arc::new(scenarios)),
             diagnostics: Some(Arc::new(crate::runner::diagnostics::KubeDiagnostics)),
         }
@@ -300,6 +308,7 @@ pub fn run(
             providers,
             fixtures: engines.fixtures.clone(),
             flux,
+            fips: engines.fips.clone(),
             scenarios,
             diagnostics: engines.diagnostics.clone(),
         };

@@ -404,6 +404,7 @@ async fn interrupting_a_kind_create_kills_kind_and_deletes_the_cluster() {
         )]),
         fixtures: None,
         flux: Arc::new(Unreachable),
+        fips: None,
         scenarios: Arc::new(Unreachable),
         diagnostics: None,
     };

@@ -144,6 +144,7 @@ async fn run(greeting_expected: &str) -> (flux_compat::model::RunResult, tempfil
         )]),
         fixtures: Some(fixtures),
         flux: Arc::new(ChannelStage::new(matrix, manifests, "flux-compat".into())),
+        fips: None,
         scenarios: Arc::new(scenarios),
         diagnostics: Some(Arc::new(KubeDiagnostics)),
     };
@@ -168,7 +169,7 @@ fn phases(c: &flux_compat::model::CellResult) -> Vec<(&str, Status)> {
 
 #[tokio::test]
 async fn every_stage_runs_for_real_and_the_scenario_passes() {
-    let (r, dir) = run("hello").await;
+    let (r, _dir) = run("hello").await;
     let c = &r.cells[0];
     assert_eq!(
         phases(c),

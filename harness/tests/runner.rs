@@ -230,6 +230,7 @@ fn stages(p: Arc<FakeProvider>, f: Arc<FakeFlux>, s: Arc<FakeScenarios>) -> Stag
         providers: BTreeMap::from([("kind".to_string(), p as Arc<dyn Provider>)]),
         fixtures: None,
         flux: f,
+        fips: None,
         scenarios: s,
         diagnostics: None,
     }

@@ -187,6 +187,7 @@ async fn run_cell(
         )]),
         fixtures: None,
         flux: Arc::new(flux),
+        fips: None,
         scenarios: Arc::new(PassingScenarios),
         diagnostics: Some(Arc::new(KubeDiagnostics)),
     };

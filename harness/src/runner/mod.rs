@@ -6,6 +6,7 @@
 pub mod cleanup;
 pub mod diagnostics;
 pub mod events;
+pub mod fips_stage;
 pub mod fixture_stage;
 pub mod flux_stage;
 pub mod scenario_stage;
@@ -19,7 +20,8 @@ use crate::plan::{Plan, PlannedCell, PlannedScenario};
 use cleanup::Registry;
 use events::{EventSink, RunEvent};
 use stages::{
-    CellCtx, Diagnostics, FixturePlane, FluxStage, PhaseError, Properties, ScenarioRunner,
+    CellCtx, Diagnostics, FipsEvidence, FixturePlane, FluxStage, PhaseError, Properties,
+    ScenarioRunner,
 };
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -64,6 +66,8 @@ pub struct Stages {
     pub providers: BTreeMap<String, Arc<dyn Provider>>,
     pub fixtures: Option<Arc<dyn FixturePlane>>,
     pub flux: Arc<dyn FluxStage>,
+    /// The `verify-fips` phase; `None` skips it (it pulls every controller image).
+    pub fips: Option<Arc<dyn FipsEvidence>>,
     pub scenarios: Arc<dyn ScenarioRunner>,
     pub diagnostics: Option<Arc<dyn Diagnostics>>,
 }
@@ -519,6 +523,10 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
             let flux = sh.stages.flux.clone();
             let (pr, props) =
                 phase(&sh, &cell.id, "verify-images", t.verify, flux.verify(ctx)).await;
+            absorb(&mut r, ctx, &mut blocked, pr, props);
+        }
+        if let (None, Some(fips)) = (&blocked, sh.stages.fips.clone()) {
+            let (pr, props) = phase(&sh, &cell.id, "verify-fips", t.verify, fips.check(ctx)).await;
             absorb(&mut r, ctx, &mut blocked, pr, props);
         }
     }

@@ -79,6 +79,12 @@ pub trait FluxStage: Send + Sync {
     fn verify<'a>(&'a self, ctx: &'a CellCtx) -> BoxFuture<'a, Result<Properties, PhaseError>>;
 }
 
+/// FIPS evidence of the installed controllers: image inspection against what the channel
+/// declares, and the running Pods' FIPS switches. A contradiction is a `Fail`.
+pub trait FipsEvidence: Send + Sync {
+    fn check<'a>(&'a self, ctx: &'a CellCtx) -> BoxFuture<'a, Result<Properties, PhaseError>>;
+}
+
 /// Runs one planned scenario in a ready cell and reports its steps.
 pub trait ScenarioRunner: Send + Sync {
     fn run<'a>(
