@@ -104,6 +104,22 @@ async fn connects_through_an_explicit_context_and_maps_the_server_version() {
 }
 
 #[tokio::test]
+async fn works_over_tls_with_the_ca_from_the_kubeconfig() {
+    let e = env(Options {
+        tls: true,
+        ..Options::default()
+    })
+    .await;
+    assert!(e.server.url().starts_with("https://"));
+    assert_eq!(e.kube.server_version().await.unwrap().minor, KubeMinor::new(1, 36));
+    e.kube
+        .apply_yaml(APP, "app.yaml", &ApplyOptions::default())
+        .await
+        .unwrap();
+    e.kube.wait_ready(&web(), 10 * SECOND).await.unwrap();
+}
+
+#[tokio::test]
 async fn applies_crds_first_then_namespaces_then_the_rest_and_waits_with_one_watch_each() {
     let e = env(Options::default()).await;
     let applied = e
