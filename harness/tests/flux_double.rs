@@ -6,8 +6,7 @@ mod support;
 
 use flux_compat::flux::manifests::{self, ManifestSource};
 use flux_compat::flux::{
-    InstallError, InstallRequest, RegistryCredentials, TokenSource, VerifyOptions, install,
-    verify,
+    InstallError, InstallRequest, RegistryCredentials, TokenSource, VerifyOptions, install, verify,
 };
 use flux_compat::k8s::{ApplyOptions, Kube};
 use flux_compat::model::matrix::{Base, Channel, ChannelRelease, ImagePin, InstallRoute};
@@ -19,25 +18,59 @@ use std::time::Duration;
 use support::apiserver::{ApiServer, CONTEXT, DeploymentBehaviour, FluxBehaviour, Options, Script};
 
 const UPSTREAM: [(Component, &str, &str); 4] = [
-    (Component::SourceController, "v1.9.4", "sha256:8a8ed0a57b8b86f561d5a4309a69f65e62f0cebe4de8801593c5ff35a3bc3c23"),
-    (Component::KustomizeController, "v1.9.4", "sha256:2b8bec54ffb6caf421bd2a6c005d27f567d5dd4db7feb55794fb51fcabd69b8f"),
-    (Component::HelmController, "v1.6.3", "sha256:16ada99456385100698a5d7adf90aba8a2089d987ab541c9566b6d7b0e897038"),
-    (Component::NotificationController, "v1.9.3", "sha256:071c351a0fb163eeb6a2bb82f1e894f51b6b0734216d2e97d3d99c9ab9d710b9"),
+    (
+        Component::SourceController,
+        "v1.9.4",
+        "sha256:8a8ed0a57b8b86f561d5a4309a69f65e62f0cebe4de8801593c5ff35a3bc3c23",
+    ),
+    (
+        Component::KustomizeController,
+        "v1.9.4",
+        "sha256:2b8bec54ffb6caf421bd2a6c005d27f567d5dd4db7feb55794fb51fcabd69b8f",
+    ),
+    (
+        Component::HelmController,
+        "v1.6.3",
+        "sha256:16ada99456385100698a5d7adf90aba8a2089d987ab541c9566b6d7b0e897038",
+    ),
+    (
+        Component::NotificationController,
+        "v1.9.3",
+        "sha256:071c351a0fb163eeb6a2bb82f1e894f51b6b0734216d2e97d3d99c9ab9d710b9",
+    ),
 ];
 
 fn version() -> FluxVersion {
     "v2.9.4".parse().unwrap()
 }
 
-fn channel(name: &str, registry: &str, pull_secret: Option<&str>, install: InstallRoute) -> Channel {
+fn channel(
+    name: &str,
+    registry: &str,
+    pull_secret: Option<&str>,
+    install: InstallRoute,
+) -> Channel {
     let images = UPSTREAM
         .iter()
         .map(|(c, tag, digest)| {
-            (*c, ImagePin { repository: format!("{registry}/{c}"), tag: tag.to_string(), digest: digest.to_string() })
+            (
+                *c,
+                ImagePin {
+                    repository: format!("{registry}/{c}"),
+                    tag: tag.to_string(),
+                    digest: digest.to_string(),
+                },
+            )
         })
         .collect();
     let mut releases = BTreeMap::new();
-    releases.insert(version(), ChannelRelease { images_file: None, images });
+    releases.insert(
+        version(),
+        ChannelRelease {
+            images_file: None,
+            images,
+        },
+    );
     Channel {
         name: name.into(),
         registry: registry.into(),
@@ -61,13 +94,24 @@ struct Env {
 }
 
 async fn env(script: Script) -> Env {
-    let server = ApiServer::start(Options { script, ..Options::default() }).await;
+    let server = ApiServer::start(Options {
+        script,
+        ..Options::default()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let kube = Kube::connect(&server.write_kubeconfig(dir.path()), CONTEXT).await.unwrap();
+    let kube = Kube::connect(&server.write_kubeconfig(dir.path()), CONTEXT)
+        .await
+        .unwrap();
     Env { server, kube, dir }
 }
 
-fn request<'a>(channel: &'a Channel, source: &'a ManifestSource, credentials: Option<&'a RegistryCredentials>, version: &'a FluxVersion) -> InstallRequest<'a> {
+fn request<'a>(
+    channel: &'a Channel,
+    source: &'a ManifestSource,
+    credentials: Option<&'a RegistryCredentials>,
+    version: &'a FluxVersion,
+) -> InstallRequest<'a> {
     InstallRequest {
         flux_version: version,
         channel,
@@ -80,7 +124,11 @@ fn request<'a>(channel: &'a Channel, source: &'a ManifestSource, credentials: Op
 }
 
 fn verify_options(dir: &std::path::Path, timeout: Duration) -> VerifyOptions<'_> {
-    VerifyOptions { timeout, artifacts_dir: Some(dir), scrub: Vec::new() }
+    VerifyOptions {
+        timeout,
+        artifacts_dir: Some(dir),
+        scrub: Vec::new(),
+    }
 }
 
 #[tokio::test]
@@ -88,11 +136,25 @@ async fn installs_the_upstream_channel_and_verifies_every_running_digest() {
     let e = env(Script::default()).await;
     let ch = channel("upstream", "ghcr.io/fluxcd", None, InstallRoute::Manifests);
     let (src, v) = (fixture(), version());
-    let installed = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap();
+    let installed = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap();
     assert_eq!(installed.controllers.len(), 4);
-    let crds = installed.applied.iter().filter(|r| r.kind == "CustomResourceDefinition").count();
-    assert_eq!(crds, 11, "CRDs of the four default components only (6 source, 1, 1, 3 notification)");
-    assert!(!installed.applied.iter().any(|r| r.name == "image-reflector-controller"));
+    let crds = installed
+        .applied
+        .iter()
+        .filter(|r| r.kind == "CustomResourceDefinition")
+        .count();
+    assert_eq!(
+        crds, 11,
+        "CRDs of the four default components only (6 source, 1, 1, 3 notification)"
+    );
+    assert!(
+        !installed
+            .applied
+            .iter()
+            .any(|r| r.name == "image-reflector-controller")
+    );
     assert!(installed.properties["flux.manifests.sha256"].starts_with("sha256:"));
     // The applied Deployment carries the pinned reference.
     let d = e
@@ -108,7 +170,12 @@ async fn installs_the_upstream_channel_and_verifies_every_running_digest() {
 
     e.server.counters.reset();
     let out = e.dir.path().join("artifacts");
-    let v = verify(&e.kube, &installed.controllers, &verify_options(&out, Duration::from_secs(10))).await;
+    let v = verify(
+        &e.kube,
+        &installed.controllers,
+        &verify_options(&out, Duration::from_secs(10)),
+    )
+    .await;
     assert_eq!(v.status, Status::Pass, "{}", v.message);
     assert!(v.diagnostics.is_none());
     for (c, _, digest) in UPSTREAM {
@@ -126,18 +193,43 @@ async fn installs_the_upstream_channel_and_verifies_every_running_digest() {
 async fn a_running_digest_other_than_the_pin_is_a_failure_naming_both() {
     let wrong = format!("sha256:{}", "e".repeat(64));
     let mut script = Script::default();
-    script.running_digest.insert("kustomize-controller".into(), wrong.clone());
+    script
+        .running_digest
+        .insert("kustomize-controller".into(), wrong.clone());
     let e = env(script).await;
     let ch = channel("upstream", "ghcr.io/fluxcd", None, InstallRoute::Manifests);
     let (src, v) = (fixture(), version());
-    let installed = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap();
+    let installed = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap();
     let out = e.dir.path().join("artifacts");
-    let v = verify(&e.kube, &installed.controllers, &verify_options(&out, Duration::from_secs(10))).await;
+    let v = verify(
+        &e.kube,
+        &installed.controllers,
+        &verify_options(&out, Duration::from_secs(10)),
+    )
+    .await;
     assert_eq!(v.status, Status::Fail);
-    assert!(v.message.contains(&wrong) && v.message.contains(UPSTREAM[1].2), "{}", v.message);
-    assert!(v.message.starts_with("`kustomize-controller`: pod `kustomize-controller-"), "{}", v.message);
+    assert!(
+        v.message.contains(&wrong) && v.message.contains(UPSTREAM[1].2),
+        "{}",
+        v.message
+    );
+    assert!(
+        v.message
+            .starts_with("`kustomize-controller`: pod `kustomize-controller-"),
+        "{}",
+        v.message
+    );
     assert_eq!(v.properties["image.kustomize-controller.digest"], wrong);
-    assert!(v.diagnostics.as_ref().unwrap().files.iter().any(|f| f.ends_with("objects/deployment-flux-system-kustomize-controller.yaml")));
+    assert!(
+        v.diagnostics
+            .as_ref()
+            .unwrap()
+            .files
+            .iter()
+            .any(|f| f.ends_with("objects/deployment-flux-system-kustomize-controller.yaml"))
+    );
 }
 
 #[tokio::test]
@@ -145,7 +237,9 @@ async fn a_deployment_image_other_than_the_pin_is_a_failure() {
     let e = env(Script::default()).await;
     let ch = channel("upstream", "ghcr.io/fluxcd", None, InstallRoute::Manifests);
     let (src, v) = (fixture(), version());
-    let installed = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap();
+    let installed = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap();
     // Someone re-applies a tag-only image over the pin.
     e.kube
         .apply_yaml(
@@ -156,7 +250,12 @@ async fn a_deployment_image_other_than_the_pin_is_a_failure() {
         .await
         .unwrap();
     let out = e.dir.path().join("artifacts");
-    let v = verify(&e.kube, &installed.controllers, &verify_options(&out, Duration::from_secs(10))).await;
+    let v = verify(
+        &e.kube,
+        &installed.controllers,
+        &verify_options(&out, Duration::from_secs(10)),
+    )
+    .await;
     assert_eq!(v.status, Status::Fail);
     assert!(v.message.contains("Deployment image is `ghcr.io/fluxcd/source-controller:v1.9.4`, expected `ghcr.io/fluxcd/source-controller:v1.9.4@sha256:8a8e"), "{}", v.message);
 }
@@ -164,20 +263,54 @@ async fn a_deployment_image_other_than_the_pin_is_a_failure() {
 #[tokio::test]
 async fn image_pull_back_off_is_an_error_with_diagnostics() {
     let mut script = Script::default();
-    script.deployment_overrides.insert("helm-controller".into(), DeploymentBehaviour::ImagePullBackOff);
+    script.deployment_overrides.insert(
+        "helm-controller".into(),
+        DeploymentBehaviour::ImagePullBackOff,
+    );
     let e = env(script).await;
     let ch = channel("upstream", "ghcr.io/fluxcd", None, InstallRoute::Manifests);
     let (src, v) = (fixture(), version());
-    let installed = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap();
+    let installed = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap();
     let out = e.dir.path().join("artifacts");
-    let v = verify(&e.kube, &installed.controllers, &verify_options(&out, Duration::from_millis(800))).await;
+    let v = verify(
+        &e.kube,
+        &installed.controllers,
+        &verify_options(&out, Duration::from_millis(800)),
+    )
+    .await;
     assert_eq!(v.status, Status::Error, "{}", v.message);
-    assert!(v.message.contains("`helm-controller` cannot pull its image (ImagePullBackOff: Back-off pulling image"), "{}", v.message);
+    assert!(
+        v.message.contains(
+            "`helm-controller` cannot pull its image (ImagePullBackOff: Back-off pulling image"
+        ),
+        "{}",
+        v.message
+    );
     let d = v.diagnostics.expect("diagnostics on failure");
-    assert!(d.summary.contains("Deployment/flux-system/helm-controller: Available=False"), "{}", d.summary);
-    assert!(d.summary.contains("Warning Failed Pod/helm-controller-"), "{}", d.summary);
-    assert!(out.join("objects/deployment-flux-system-helm-controller.yaml").is_file());
-    assert!(std::fs::read_dir(out.join("logs/flux-system")).unwrap().count() >= 3, "logs of the running controllers");
+    assert!(
+        d.summary
+            .contains("Deployment/flux-system/helm-controller: Available=False"),
+        "{}",
+        d.summary
+    );
+    assert!(
+        d.summary.contains("Warning Failed Pod/helm-controller-"),
+        "{}",
+        d.summary
+    );
+    assert!(
+        out.join("objects/deployment-flux-system-helm-controller.yaml")
+            .is_file()
+    );
+    assert!(
+        std::fs::read_dir(out.join("logs/flux-system"))
+            .unwrap()
+            .count()
+            >= 3,
+        "logs of the running controllers"
+    );
     assert!(d.summary.len() <= 4010, "the report summary stays short");
 }
 
@@ -198,7 +331,11 @@ impl std::io::Write for Captured {
 fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let p = entry.path();
-        if p.is_dir() { walk(&p, out) } else { out.push(p) }
+        if p.is_dir() {
+            walk(&p, out)
+        } else {
+            out.push(p)
+        }
     }
 }
 
@@ -215,19 +352,37 @@ async fn a_canary_token_reaches_the_pull_secret_and_nothing_else() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mut script = Script::default();
-    script.deployment_overrides.insert("source-controller".into(), DeploymentBehaviour::ImagePullBackOff);
+    script.deployment_overrides.insert(
+        "source-controller".into(),
+        DeploymentBehaviour::ImagePullBackOff,
+    );
     let e = env(script).await;
     let token_file = e.dir.path().join("token");
     std::fs::write(&token_file, format!("{canary}\n")).unwrap();
-    let credentials = RegistryCredentials { username: "flux".into(), token: TokenSource::File(token_file).read().unwrap() };
-    let ch = channel("mainline", "ghcr.io/controlplaneio-fluxcd/alpine", Some("flux-enterprise-auth"), InstallRoute::Manifests);
+    let credentials = RegistryCredentials {
+        username: "flux".into(),
+        token: TokenSource::File(token_file).read().unwrap(),
+    };
+    let ch = channel(
+        "mainline",
+        "ghcr.io/controlplaneio-fluxcd/alpine",
+        Some("flux-enterprise-auth"),
+        InstallRoute::Manifests,
+    );
     let (src, v) = (fixture(), version());
 
     // Without credentials the channel refuses, naming the secret, not a token.
-    let err = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap_err();
-    assert_eq!(err.to_string(), "install channel `mainline`: it needs pull secret `flux-enterprise-auth` but no registry credentials were given");
+    let err = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "install channel `mainline`: it needs pull secret `flux-enterprise-auth` but no registry credentials were given"
+    );
 
-    let installed = install(&e.kube, &request(&ch, &src, Some(&credentials), &v)).await.unwrap();
+    let installed = install(&e.kube, &request(&ch, &src, Some(&credentials), &v))
+        .await
+        .unwrap();
     let out = e.dir.path().join("artifacts");
     let mut options = verify_options(&out, Duration::from_millis(800));
     options.scrub = vec![credentials.token.expose().to_string()];
@@ -238,7 +393,12 @@ async fn a_canary_token_reaches_the_pull_secret_and_nothing_else() {
         .kube
         .collect_diagnostics(
             &flux_compat::k8s::DiagnosticsRequest {
-                objects: vec![flux_compat::k8s::ObjectRef::new("v1", "Secret", Some("flux-system"), "flux-enterprise-auth")],
+                objects: vec![flux_compat::k8s::ObjectRef::new(
+                    "v1",
+                    "Secret",
+                    Some("flux-system"),
+                    "flux-enterprise-auth",
+                )],
                 namespaces: vec!["flux-system".into()],
                 log_tail_lines: 10,
                 scrub: Vec::new(),
@@ -250,19 +410,41 @@ async fn a_canary_token_reaches_the_pull_secret_and_nothing_else() {
     // The token really reached the cluster: the Secret holds it, and controllers reference it.
     let stored = serde_json::to_string(&e.server.store.dump()).unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;
-    let secret = e.kube.get(&flux_compat::k8s::ObjectRef::new("v1", "Secret", Some("flux-system"), "flux-enterprise-auth")).await.unwrap().unwrap();
-    let config = b64.decode(secret.data["data"][".dockerconfigjson"].as_str().unwrap()).unwrap();
+    let secret = e
+        .kube
+        .get(&flux_compat::k8s::ObjectRef::new(
+            "v1",
+            "Secret",
+            Some("flux-system"),
+            "flux-enterprise-auth",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let config = b64
+        .decode(secret.data["data"][".dockerconfigjson"].as_str().unwrap())
+        .unwrap();
     assert!(String::from_utf8(config).unwrap().contains(canary));
     assert!(stored.contains("\"imagePullSecrets\":[{\"name\":\"flux-enterprise-auth\"}]"));
 
     // ...and appears nowhere else: logs, results, messages, diagnostics (plain or encoded).
-    let encoded_forms = [canary.to_string(), b64.encode(canary), b64.encode(format!("flux:{canary}"))];
+    let encoded_forms = [
+        canary.to_string(),
+        b64.encode(canary),
+        b64.encode(format!("flux:{canary}")),
+    ];
     let mut texts = vec![
-        ("logs".to_string(), String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned()),
+        (
+            "logs".to_string(),
+            String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned(),
+        ),
         ("installed".into(), format!("{installed:?}")),
         ("verification".into(), format!("{verification:?}")),
         ("credentials".into(), format!("{credentials:?}")),
-        ("phase".into(), serde_json::to_string(&verification.to_phase("verify", Duration::ZERO)).unwrap()),
+        (
+            "phase".into(),
+            serde_json::to_string(&verification.to_phase("verify", Duration::ZERO)).unwrap(),
+        ),
         ("error".into(), format!("{err:?}")),
         ("summary".into(), diag.summary.clone()),
     ];
@@ -270,7 +452,10 @@ async fn a_canary_token_reaches_the_pull_secret_and_nothing_else() {
     walk(&out, &mut files);
     assert!(files.len() > 5);
     for f in files {
-        texts.push((f.display().to_string(), std::fs::read_to_string(&f).unwrap()));
+        texts.push((
+            f.display().to_string(),
+            std::fs::read_to_string(&f).unwrap(),
+        ));
     }
     assert!(texts[0].1.len() > 1000, "trace logs were captured");
     for (what, text) in texts {
@@ -278,7 +463,10 @@ async fn a_canary_token_reaches_the_pull_secret_and_nothing_else() {
             assert!(!text.contains(form.as_str()), "{what} leaks the token");
         }
         // The dockerconfigjson is base64 of JSON containing the token: its encoding must not leak either.
-        assert!(!text.contains(secret.data["data"][".dockerconfigjson"].as_str().unwrap()), "{what} leaks the pull secret");
+        assert!(
+            !text.contains(secret.data["data"][".dockerconfigjson"].as_str().unwrap()),
+            "{what} leaks the pull secret"
+        );
     }
 }
 
@@ -287,7 +475,9 @@ async fn operator_route_needs_the_operator_and_waits_for_the_instance() {
     let e = env(Script::default()).await;
     let ch = channel("upstream", "ghcr.io/fluxcd", None, InstallRoute::Operator);
     let (src, v) = (fixture(), version());
-    let err = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap_err();
+    let err = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap_err();
     assert!(matches!(err, InstallError::OperatorMissing { .. }), "{err}");
     assert_eq!(err.status(), Status::Error);
     assert!(err.to_string().contains("install the Flux Operator first"));
@@ -301,30 +491,65 @@ async fn operator_route_needs_the_operator_and_waits_for_the_instance() {
         )
         .await
         .unwrap();
-    let installed = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap();
+    let installed = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap();
     assert_eq!(installed.route, InstallRoute::Operator);
     assert_eq!(installed.controllers.len(), 4);
     let instance = e
         .kube
-        .get(&flux_compat::k8s::ObjectRef::new("fluxcd.controlplane.io/v1", "FluxInstance", Some("flux-system"), "flux"))
+        .get(&flux_compat::k8s::ObjectRef::new(
+            "fluxcd.controlplane.io/v1",
+            "FluxInstance",
+            Some("flux-system"),
+            "flux",
+        ))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(instance.data["spec"]["distribution"]["version"], "2.9.4");
-    assert_eq!(instance.data["spec"]["distribution"]["registry"], "ghcr.io/fluxcd");
-    assert_eq!(instance.data["spec"]["distribution"]["variant"], "upstream-alpine");
-    assert_eq!(instance.data["spec"]["components"][3], "notification-controller");
+    assert_eq!(
+        instance.data["spec"]["distribution"]["registry"],
+        "ghcr.io/fluxcd"
+    );
+    assert_eq!(
+        instance.data["spec"]["distribution"]["variant"],
+        "upstream-alpine"
+    );
+    assert_eq!(
+        instance.data["spec"]["components"][3],
+        "notification-controller"
+    );
 
     e.server.script(|s| {
-        s.flux = FluxBehaviour::Stalled { reason: "BuildFailed".into(), message: "unsupported registry".into() }
+        s.flux = FluxBehaviour::Stalled {
+            reason: "BuildFailed".into(),
+            message: "unsupported registry".into(),
+        }
     });
-    e.kube.delete(&flux_compat::k8s::ObjectRef::new("fluxcd.controlplane.io/v1", "FluxInstance", Some("flux-system"), "flux")).await.unwrap();
+    e.kube
+        .delete(&flux_compat::k8s::ObjectRef::new(
+            "fluxcd.controlplane.io/v1",
+            "FluxInstance",
+            Some("flux-system"),
+            "flux",
+        ))
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
-    let err = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap_err();
+    let err = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Status::Fail, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5), "a stalled instance fails fast");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a stalled instance fails fast"
+    );
     let chain = flux_compat::k8s::diagnostics::error_chain(&err);
-    assert!(chain.ends_with("it failed with reason `BuildFailed`: unsupported registry"), "{chain}");
+    assert!(
+        chain.ends_with("it failed with reason `BuildFailed`: unsupported registry"),
+        "{chain}"
+    );
 }
 
 #[tokio::test]
@@ -333,7 +558,9 @@ async fn unreachable_api_during_install_is_an_error() {
     e.server.make_unreachable();
     let ch = channel("upstream", "ghcr.io/fluxcd", None, InstallRoute::Manifests);
     let (src, v) = (fixture(), version());
-    let err = install(&e.kube, &request(&ch, &src, None, &v)).await.unwrap_err();
+    let err = install(&e.kube, &request(&ch, &src, None, &v))
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Status::Error);
     match &err {
         InstallError::Apply { source, .. } => assert!(source.is_unreachable(), "{source:?}"),
@@ -346,7 +573,8 @@ async fn release_manifests_download_once_and_are_checked_against_their_recorded_
     use axum::{Router, routing::get};
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = hits.clone();
-    let text = std::fs::read_to_string(support::root().join("fixtures/flux/install-v2.9.4.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(support::root().join("fixtures/flux/install-v2.9.4.yaml")).unwrap();
     let app = Router::new().route(
         "/v2.9.4/install.yaml",
         get(move || {
@@ -359,20 +587,34 @@ async fn release_manifests_download_once_and_are_checked_against_their_recorded_
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let cache = tempfile::tempdir().unwrap();
-    let source = ManifestSource::Release { base_url: base_url.clone(), cache_dir: cache.path().to_path_buf() };
+    let source = ManifestSource::Release {
+        base_url: base_url.clone(),
+        cache_dir: cache.path().to_path_buf(),
+    };
     let first = manifests::load(&version(), &source).await.unwrap();
     let second = manifests::load(&version(), &source).await.unwrap();
     assert!(first.downloaded && !second.downloaded);
     assert_eq!(first.sha256, second.sha256);
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(first.origin, format!("{base_url}/v2.9.4/install.yaml"));
-    let sum = std::fs::read_to_string(cache.path().join("flux/v2.9.4/install.yaml.sha256")).unwrap();
+    let sum =
+        std::fs::read_to_string(cache.path().join("flux/v2.9.4/install.yaml.sha256")).unwrap();
     assert_eq!(sum.trim(), first.sha256);
 
     std::fs::write(cache.path().join("flux/v2.9.4/install.yaml"), "tampered").unwrap();
     let err = manifests::load(&version(), &source).await.unwrap_err();
-    assert!(err.to_string().contains("differs from the recorded"), "{err}");
+    assert!(
+        err.to_string().contains("differs from the recorded"),
+        "{err}"
+    );
 
-    let missing = manifests::load(&"v2.8.8".parse().unwrap(), &source).await.unwrap_err();
-    assert_eq!(missing.to_string(), format!("download Flux install manifests `{base_url}/v2.8.8/install.yaml`: the server answered 404"));
+    let missing = manifests::load(&"v2.8.8".parse().unwrap(), &source)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        missing.to_string(),
+        format!(
+            "download Flux install manifests `{base_url}/v2.8.8/install.yaml`: the server answered 404"
+        )
+    );
 }

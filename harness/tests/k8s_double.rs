@@ -111,7 +111,10 @@ async fn works_over_tls_with_the_ca_from_the_kubeconfig() {
     })
     .await;
     assert!(e.server.url().starts_with("https://"));
-    assert_eq!(e.kube.server_version().await.unwrap().minor, KubeMinor::new(1, 36));
+    assert_eq!(
+        e.kube.server_version().await.unwrap().minor,
+        KubeMinor::new(1, 36)
+    );
     e.kube
         .apply_yaml(APP, "app.yaml", &ApplyOptions::default())
         .await

@@ -95,7 +95,9 @@ impl ObjectError {
     pub fn is_unreachable(&self) -> bool {
         match self {
             ObjectError::Api { source, .. }
-            | ObjectError::Resolve(ResolveError::Discovery { source, .. }) => is_unreachable(source),
+            | ObjectError::Resolve(ResolveError::Discovery { source, .. }) => {
+                is_unreachable(source)
+            }
             _ => false,
         }
     }
@@ -246,7 +248,7 @@ impl Kube {
                 source,
             })?
             .items;
-        events.sort_by(|a, b| event_time(a).cmp(&event_time(b)));
+        events.sort_by_key(event_time);
         Ok(events)
     }
 }

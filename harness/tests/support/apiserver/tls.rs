@@ -26,7 +26,9 @@ pub fn serving() -> ServingTls {
     params
         .distinguished_name
         .push(DnType::CommonName, "kube-apiserver");
-    let cert = params.signed_by(&key, &issuer).expect("serving certificate");
+    let cert = params
+        .signed_by(&key, &issuer)
+        .expect("serving certificate");
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
