@@ -279,6 +279,16 @@ async fn never_ready_times_out_with_the_last_reason_and_message() {
         }
     })
     .await;
+    // Let the scripted controller report first, so the short timeout below is about the wait.
+    e.kube
+        .wait_condition(
+            &git_repo(),
+            &ConditionExpectation::new("Ready").reason("GitOperationFailed"),
+            10 * SECOND,
+        )
+        .await
+        .unwrap();
+    e.server.counters.reset();
     let err = e
         .kube
         .wait_ready(&git_repo(), Duration::from_millis(700))
@@ -290,7 +300,10 @@ async fn never_ready_times_out_with_the_last_reason_and_message() {
         err.to_string(),
         "wait for `GitRepository/apps/podinfo` to become ready: timed out after 700ms; last state: GitOperationFailed: failed to checkout: authentication required"
     );
+    // One list, then one watch that ran until the timeout: no polling.
+    assert_eq!(e.server.counters.get("list", "gitrepositories"), 1);
     assert_eq!(e.server.counters.get("watch", "gitrepositories"), 1);
+    assert_eq!(e.server.counters.get("get", "gitrepositories"), 0);
 }
 
 #[tokio::test]
@@ -494,6 +507,14 @@ async fn diagnostics_capture_objects_events_logs_and_redact_secrets() {
             ),
             "s.yaml",
             &ApplyOptions::default(),
+        )
+        .await
+        .unwrap();
+    e.kube
+        .wait_condition(
+            &web(),
+            &ConditionExpectation::new("Available").status("False"),
+            10 * SECOND,
         )
         .await
         .unwrap();
