@@ -38,6 +38,13 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate => validate(&cli.global),
         Command::Plan(args) => plan_cmd(&cli.global, &args),
         Command::Report(cmd) => report_cmd(cmd),
+        Command::Fixtures(cmd) => crate::fixtures::cli::run(cmd),
+        Command::Probe(cmd) => crate::fips::tls::cli::run(cmd),
+        Command::Run(args) => {
+            crate::app_run::run(&cli.global, &args, crate::app_run::Engines::linked)
+        }
+        Command::Gc(args) => crate::app_run::gc(&cli.global, &args),
+        Command::Inspect(args) => crate::fips::inspect::cli::run(&cli.global, args),
     }
 }
 
@@ -45,7 +52,7 @@ pub fn run(cli: Cli) -> u8 {
 pub fn load_config(global: &GlobalArgs) -> Result<Loaded, u8> {
     let sources = Sources {
         matrix: global.matrix.clone(),
-        scenarios_dir: global.scenarios.clone(),
+        scenarios_dir: global.scenarios_dir.clone(),
     };
     config::load(&sources).map_err(|problems| {
         for p in &problems {
@@ -160,6 +167,10 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
             }
             Err(e) => usage_error(e),
         },
+        ReportCommand::Schema => {
+            print!("{}", report::RESULTS_SCHEMA_JSON);
+            exit::OK
+        }
         ReportCommand::Render { results, output } => {
             let dir = output.unwrap_or_else(|| {
                 results

@@ -27,8 +27,13 @@ pub struct GlobalArgs {
     )]
     pub matrix: PathBuf,
     /// Scenario directory (overrides the matrix's `scenarios.directory`).
-    #[arg(long, global = true, env = "FLUX_COMPAT_SCENARIOS")]
-    pub scenarios: Option<PathBuf>,
+    #[arg(
+        long,
+        global = true,
+        env = "FLUX_COMPAT_SCENARIOS_DIR",
+        value_name = "DIR"
+    )]
+    pub scenarios_dir: Option<PathBuf>,
     /// No progress bars (one plain line per phase change instead). Implied when stderr is not a terminal.
     #[arg(long, global = true)]
     pub no_progress: bool,
@@ -46,6 +51,84 @@ pub enum Command {
     /// Work with report directories.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Run the fixture plane (git, Helm, OCI, webhook sink over TLS) on its own.
+    #[command(subcommand)]
+    Fixtures(crate::fixtures::cli::FixturesCommand),
+    /// Probe a live endpoint (e.g. `probe tls HOST:PORT --policy boring-fipsonly@1.27`).
+    #[command(subcommand)]
+    Probe(crate::fips::tls::cli::ProbeCommand),
+    /// Inspect Go binaries and images for FIPS evidence (family, Go version, base).
+    Inspect(crate::fips::inspect::cli::InspectArgs),
+    /// Run the selected cells: create clusters, install and verify Flux, run the scenarios, write reports.
+    Run(RunArgs),
+    /// Delete `flux-compat-*` kind clusters and image-cache containers left behind by earlier runs.
+    Gc(GcArgs),
+}
+
+/// Options of `flux-compat run`. The registry token is read from the environment or a file only.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Cells at once (default: the matrix `parallelism.cells`, or min(CPUs/2, memory GiB/3)).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Start no new cell after the first failure or error.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Which clusters to keep at the end (an interrupted run keeps none).
+    #[arg(long, value_enum, default_value_t = crate::runner::Keep::None)]
+    pub keep: crate::runner::Keep,
+    /// Report directory (default `reports/<run-id>`).
+    #[arg(long, value_name = "DIR")]
+    pub report_dir: Option<std::path::PathBuf>,
+    /// Run id (default: UTC time and a random suffix); part of every cluster name.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Environment variable holding the registry token for enterprise channels.
+    #[arg(long, default_value = "FLUX_COMPAT_REGISTRY_TOKEN", value_name = "VAR")]
+    pub registry_token_env: String,
+    /// File holding the registry token (instead of the environment variable).
+    #[arg(long, value_name = "PATH")]
+    pub registry_token_file: Option<std::path::PathBuf>,
+    /// Print everything the run would create and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Flux install manifests from a local directory `<DIR>/<version>/install.yaml` instead of
+    /// the Flux GitHub release (air-gapped runs).
+    #[arg(long, value_name = "DIR")]
+    pub flux_manifests: Option<std::path::PathBuf>,
+    /// The kind executable.
+    #[arg(long, default_value = "kind", value_name = "PATH")]
+    pub kind: std::path::PathBuf,
+    /// When kind is missing, download the matrix's kind release into `.tools/` and verify it
+    /// against this sha256 before use.
+    #[arg(long, value_name = "SHA256")]
+    pub install_kind_sha256: Option<String>,
+    /// How kind clusters get images: a pull-through `mirror` (each image pulled from upstream
+    /// once per run) or `off` (every node pulls from upstream).
+    #[arg(long, value_enum, default_value_t = ImageCache::Mirror)]
+    pub image_cache: ImageCache,
+    /// Registry image for the mirror (a CNCF distribution v2 image).
+    #[arg(long, default_value = crate::cluster::mirror::DEFAULT_IMAGE, value_name = "IMAGE")]
+    pub mirror_image: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ImageCache {
+    Mirror,
+    Off,
+}
+
+/// Options of `flux-compat gc`.
+#[derive(Debug, Args, Clone)]
+pub struct GcArgs {
+    /// List what would be deleted and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The kind executable.
+    #[arg(long, default_value = "kind", value_name = "PATH")]
+    pub kind: std::path::PathBuf,
 }
 
 /// Which cells and scenarios to take.
@@ -110,6 +193,8 @@ pub enum ReportCommand {
         #[arg(long, short, default_value = "reports/merged")]
         output: PathBuf,
     },
+    /// Print the JSON Schema of results.json.
+    Schema,
     /// Render junit.xml and summary.md again from a results.json.
     Render {
         /// The results.json to read.

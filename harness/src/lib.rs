@@ -5,12 +5,17 @@
 //! ← `plan` (expand, filter, partition) ← `report` (the only writer of terminal and files).
 
 pub mod app;
+pub mod app_run;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod exit;
 pub mod fips;
+pub mod fixtures;
 pub mod flux;
 pub mod k8s;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod runner;
+pub mod scenario;

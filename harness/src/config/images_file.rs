@@ -75,13 +75,7 @@ pub fn parse(
         let p = format!("images[{i}]");
         let repo = img.new_name.as_deref().unwrap_or(&img.name);
         let last = repo.rsplit('/').next().unwrap_or(repo);
-        let comp = match last.parse::<Component>() {
-            Ok(c) => c,
-            Err(e) => {
-                d.push(file, doc.value_pos(&format!("{p}.name")), e.to_string());
-                continue;
-            }
-        };
+        // Every problem of an entry is reported, so the digest is checked before the name.
         if !is_sha256_digest(&img.digest) {
             d.push(
                 file,
@@ -92,6 +86,13 @@ pub fn parse(
                 ),
             );
         }
+        let comp = match last.parse::<Component>() {
+            Ok(c) => c,
+            Err(e) => {
+                d.push(file, doc.value_pos(&format!("{p}.name")), e.to_string());
+                continue;
+            }
+        };
         let pin = ImagePin {
             repository: repo.to_string(),
             tag: img.new_tag.clone(),

@@ -218,6 +218,15 @@ fn duration(
     }
 }
 
+/// "empty" when the list is there but empty, "missing" when the key is absent (e.g. misspelt).
+fn empty_list(doc: &Document, key: &str, what: &str) -> String {
+    if doc.value.get(key).is_some() {
+        format!("empty matrix: `{key}` lists no {what}")
+    } else {
+        format!("missing `{key}`: the matrix must list {what}")
+    }
+}
+
 /// Parse and resolve a matrix file. Problems go into `d`; `None` when the file could not be
 /// read into the raw structure at all.
 pub fn load(file: &Path, text: &str, d: &mut Diagnostics) -> Option<Matrix> {
@@ -267,7 +276,7 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
         d.push(
             file,
             doc.pos("kubernetes"),
-            "empty matrix: `kubernetes` lists no Kubernetes minors",
+            empty_list(doc, "kubernetes", "Kubernetes minors"),
         );
     }
     let mut kubernetes = Vec::new();
@@ -330,14 +339,14 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
             built_by_kind: k.built_by_kind.clone(),
         });
     }
-    kubernetes.sort_by(|a, b| b.minor.cmp(&a.minor));
+    kubernetes.sort_by_key(|k| std::cmp::Reverse(k.minor));
 
     // Flux versions
     if raw.flux.is_empty() {
         d.push(
             file,
             doc.pos("flux"),
-            "empty matrix: `flux` lists no Flux versions",
+            empty_list(doc, "flux", "Flux versions"),
         );
     }
     let mut flux = Vec::new();
@@ -410,7 +419,7 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
         d.push(
             file,
             doc.pos("channels"),
-            "empty matrix: `channels` lists no image channels",
+            empty_list(doc, "channels", "image channels"),
         );
     }
     let mut channels: Vec<Channel> = Vec::new();

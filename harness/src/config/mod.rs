@@ -51,17 +51,29 @@ pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
         .as_deref()
         .and_then(|t| matrix::load(&sources.matrix, t, &mut d));
 
+    let base = sources
+        .matrix
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    // When the matrix itself is broken, still find its scenario directory if the YAML parsed,
+    // so scenario problems are reported in the same pass.
+    let declared_dir = || {
+        let doc = yaml::parse_single(matrix_text.as_deref()?).ok()?;
+        let dir = doc
+            .value
+            .pointer("/scenarios/directory")?
+            .as_str()?
+            .to_string();
+        Some(base.join(dir))
+    };
     let dir = sources
         .scenarios_dir
         .clone()
         .or_else(|| matrix.as_ref().map(|m| m.scenarios_dir.clone()))
-        .unwrap_or_else(|| {
-            sources
-                .matrix
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join("scenarios")
-        });
+        .or_else(declared_dir)
+        .unwrap_or_else(|| base.join("scenarios"));
+    let check_scenarios = matrix.is_some() || sources.scenarios_dir.is_some() || dir.is_dir();
     let channel_names: Option<Vec<String>> = matrix
         .as_ref()
         .map(|m| m.channels.iter().map(|c| c.name.clone()).collect());
@@ -70,7 +82,14 @@ pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
+    let flux_versions: Option<Vec<_>> = matrix.as_ref().map(|m| {
+        m.flux
+            .iter()
+            .map(|f| (f.version.clone(), f.previous.clone()))
+            .collect()
+    });
     let ctx = scenario::Context {
+        flux_versions: flux_versions.as_deref(),
         channels: channel_names.as_deref(),
         fixtures_root: Some(&root),
         default_timeout: matrix
@@ -81,6 +100,7 @@ pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
 
     let mut scenarios: Vec<Scenario> = Vec::new();
     match scenario_files(&dir) {
+        _ if !check_scenarios => {}
         Ok(files) => {
             if files.is_empty() {
                 d.push(

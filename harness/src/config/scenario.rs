@@ -6,8 +6,9 @@ use super::matrix::{API_VERSION, is_name};
 use super::yaml::{self, Document, Pos};
 use crate::model::scenario::*;
 use crate::model::{Component, VersionRange, template};
+use crate::model::{FluxVersion, flux_api};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -71,7 +72,28 @@ struct RawStep {
     delete: Option<RawDelete>,
     patch: Option<RawPatch>,
     git_push: Option<RawGitPush>,
+    install_flux: Option<RawInstallFlux>,
+    upgrade_flux: Option<RawUpgradeFlux>,
+    trigger_receiver: Option<RawTriggerReceiver>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawTriggerReceiver {
+    name: String,
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawInstallFlux {
+    version: String,
+}
+
+/// `upgradeFlux: {}` takes no options: the target is always the cell's Flux version.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawUpgradeFlux {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -119,8 +141,10 @@ struct RawAssert {
     object: Option<RawObject>,
     #[serde(default)]
     fields: Vec<RawField>,
+    contains: Option<serde_json::Value>,
     count: Option<RawCount>,
     event: Option<RawEvent>,
+    webhook: Option<RawEvent>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +220,20 @@ pub struct Context<'a> {
     /// The project root holding `fixtures/` (None: fixture existence not checked).
     pub fixtures_root: Option<&'a Path>,
     pub default_timeout: Duration,
+    /// The matrix's Flux versions with their previous minor (None: served APIs not checked).
+    pub flux_versions: Option<&'a [(FluxVersion, Option<FluxVersion>)]>,
+}
+
+/// What step validation accumulates while walking a scenario's steps in order.
+struct Walk<'a> {
+    fixtures: &'a [String],
+    /// Flux versions every applied manifest must be served by.
+    flux: Vec<FluxVersion>,
+    /// Kinds applied by earlier steps, so references to them need no `apiVersion`.
+    applied_kinds: BTreeSet<String>,
+    /// Whether a `gitPush` ran before this step (`git.lastCommit` is then defined).
+    pushed: bool,
+    scenario_timeout: Duration,
 }
 
 /// Parse and validate one scenario file.
@@ -376,8 +414,27 @@ fn resolve(
         );
     }
     let fixtures = raw.spec.fixtures.clone();
-    let steps = steps(file, doc, "spec.steps", raw.spec.steps, &fixtures, d);
-    let finally = steps_fin(file, doc, raw.spec.finally, &fixtures, d);
+    let installs_flux = raw.spec.steps.iter().any(|s| s.install_flux.is_some());
+    let mut served_by = Vec::new();
+    for (current, previous) in ctx.flux_versions.unwrap_or_default() {
+        if flux.as_ref().is_some_and(|r| !r.matches(&current.0)) {
+            continue;
+        }
+        served_by.push(current.clone());
+        // Objects of an upgrade scenario are created under the previous Flux first.
+        if installs_flux && let Some(p) = previous {
+            served_by.push(p.clone());
+        }
+    }
+    let mut walk = Walk {
+        fixtures: &fixtures,
+        flux: served_by,
+        applied_kinds: BTreeSet::new(),
+        pushed: false,
+        scenario_timeout: timeout,
+    };
+    let main = steps(file, doc, "spec.steps", raw.spec.steps, &mut walk, d);
+    let finally = steps(file, doc, "spec.finally", raw.spec.finally, &mut walk, d);
 
     Scenario {
         name,
@@ -393,7 +450,7 @@ fn resolve(
         },
         fixtures,
         timeout,
-        steps,
+        steps: main,
         finally,
     }
 }
@@ -427,28 +484,18 @@ fn list_dir(dir: &Path) -> String {
     }
 }
 
-fn steps_fin(
-    file: &Path,
-    doc: &Document,
-    raw: Vec<RawStep>,
-    fixtures: &[String],
-    d: &mut Diagnostics,
-) -> Vec<Step> {
-    steps(file, doc, "spec.finally", raw, fixtures, d)
-}
-
 fn steps(
     file: &Path,
     doc: &Document,
     base: &str,
     raw: Vec<RawStep>,
-    fixtures: &[String],
+    walk: &mut Walk<'_>,
     d: &mut Diagnostics,
 ) -> Vec<Step> {
     let mut out = Vec::new();
     for (i, s) in raw.into_iter().enumerate() {
         let p = format!("{base}[{i}]");
-        if let Some(step) = step(file, doc, &p, s, fixtures, d) {
+        if let Some(step) = step(file, doc, &p, s, walk, d) {
             out.push(step);
         }
     }
@@ -469,7 +516,7 @@ fn step(
     doc: &Document,
     p: &str,
     s: RawStep,
-    fixtures: &[String],
+    walk: &mut Walk<'_>,
     d: &mut Diagnostics,
 ) -> Option<Step> {
     let present = [
@@ -480,10 +527,25 @@ fn step(
         s.delete.is_some(),
         s.patch.is_some(),
         s.git_push.is_some(),
+        s.install_flux.is_some(),
+        s.upgrade_flux.is_some(),
+        s.trigger_receiver.is_some(),
     ]
     .iter()
     .filter(|x| **x)
     .count();
+    // An unknown key was already reported (and dropped): a second "no action" message would only echo it.
+    let had_unknown = doc
+        .value_at(p)
+        .and_then(|v| v.as_object())
+        .is_some_and(|m| {
+            m.keys().any(|k| {
+                !["name", "timeout"].contains(&k.as_str()) && !STEP_KINDS.contains(&k.as_str())
+            })
+        });
+    if present == 0 && had_unknown {
+        return None;
+    }
     if present != 1 {
         let kinds = STEP_KINDS
             .iter()
@@ -498,18 +560,31 @@ fn step(
         return None;
     }
     let timeout = parse_timeout(doc, file, &format!("{p}.timeout"), &s.timeout, d);
+    if let Some(t) = timeout
+        && t > walk.scenario_timeout
+    {
+        d.push(
+            file,
+            doc.value_pos(&format!("{p}.timeout")),
+            format!(
+                "step timeout {} exceeds the scenario timeout {}: the step could never use it",
+                humantime::format_duration(t),
+                humantime::format_duration(walk.scenario_timeout)
+            ),
+        );
+    }
     let action = if let Some(a) = s.apply {
         let ap = format!("{p}.apply");
         match (a.manifests, a.file) {
             (Some(m), None) => {
-                check_manifests(file, doc, &format!("{ap}.manifests"), &m, None, d);
+                check_manifests(file, doc, &format!("{ap}.manifests"), &m, None, walk, d);
                 Action::Apply { manifests: m }
             }
             (None, Some(rel)) => {
                 let path = file.parent().unwrap_or(Path::new(".")).join(&rel);
                 match std::fs::read_to_string(&path) {
                     Ok(m) => {
-                        check_manifests(&path, doc, "", &m, Some(&path), d);
+                        check_manifests(&path, doc, "", &m, Some(&path), walk, d);
                         Action::Apply { manifests: m }
                     }
                     Err(e) => {
@@ -533,7 +608,15 @@ fn step(
         }
     } else if let Some(w) = s.wait_for {
         let wp = format!("{p}.waitFor");
-        regex_ok(doc, file, &format!("{wp}.message"), &w.message, d);
+        message_ok(doc, file, &format!("{wp}.message"), &w.message, walk, d);
+        object_ok(doc, file, &wp, &w.api_version, &w.kind, walk, d);
+        if w.condition.is_some() && flux_api::STATUSLESS_KINDS.contains(&w.kind.as_str()) {
+            d.push(
+                file,
+                doc.value_pos(&format!("{wp}.condition")),
+                format!("`{}` has no status and never reports a condition; wait for it without `condition` (it is ready once it exists)", w.kind),
+            );
+        }
         let status = w.status.clone().unwrap_or_else(|| "True".into());
         status_ok(doc, file, &format!("{wp}.status"), &status, d);
         if w.condition.is_none()
@@ -554,15 +637,80 @@ fn step(
         })
     } else if let Some(a) = s.assert {
         let ap = format!("{p}.assert");
-        if a.fields.is_empty() && a.count.is_none() && a.event.is_none() {
+        if a.fields.is_empty()
+            && a.contains.is_none()
+            && a.count.is_none()
+            && a.event.is_none()
+            && a.webhook.is_none()
+        {
             d.push(
                 file,
                 doc.pos(&ap),
-                "`assert` needs at least one of `fields`, `count` and `event`",
+                "`assert` needs at least one of `fields`, `contains`, `count`, `event` and `webhook`",
             );
         }
-        if !a.fields.is_empty() && a.object.is_none() {
-            d.push(file, doc.pos(&ap), "`fields` assertions need an `object`");
+        if let Some(w) = &a.webhook {
+            regex_ok(doc, file, &format!("{ap}.webhook.message"), &w.message, d);
+            if let Some(o) = &w.object {
+                object_ok(
+                    doc,
+                    file,
+                    &format!("{ap}.webhook.object"),
+                    &o.api_version,
+                    &o.kind,
+                    walk,
+                    d,
+                );
+            }
+        }
+        if (!a.fields.is_empty() || a.contains.is_some()) && a.object.is_none() {
+            d.push(
+                file,
+                doc.pos(&ap),
+                "`fields` and `contains` assertions need an `object`",
+            );
+        }
+        if let Some(c) = &a.contains
+            && !c.is_object()
+        {
+            d.push(
+                file,
+                doc.value_pos(&format!("{ap}.contains")),
+                "`contains` must be a mapping (a subset of the object)",
+            );
+        }
+        if let Some(o) = &a.object {
+            object_ok(
+                doc,
+                file,
+                &format!("{ap}.object"),
+                &o.api_version,
+                &o.kind,
+                walk,
+                d,
+            );
+        }
+        if let Some(c) = &a.count {
+            object_ok(
+                doc,
+                file,
+                &format!("{ap}.count"),
+                &c.api_version,
+                &c.kind,
+                walk,
+                d,
+            );
+        }
+        if let Some(o) = a.event.as_ref().and_then(|e| e.object.as_ref()) {
+            object_ok(
+                doc,
+                file,
+                &format!("{ap}.event.object"),
+                &o.api_version,
+                &o.kind,
+                walk,
+                d,
+            );
         }
         let mut fields = Vec::new();
         for (i, f) in a.fields.into_iter().enumerate() {
@@ -589,9 +737,10 @@ fn step(
         if let Some(e) = &a.event {
             regex_ok(doc, file, &format!("{ap}.event.message"), &e.message, d);
         }
-        Action::Assert(Assert {
+        Action::Assert(Box::new(Assert {
             object: a.object.map(Into::into),
             fields,
+            contains: a.contains,
             count: a.count.map(|c| CountAssertion {
                 api_version: c.api_version,
                 kind: c.kind,
@@ -604,10 +753,26 @@ fn step(
                 reason: e.reason,
                 message: e.message,
             }),
-        })
+            webhook: a.webhook.map(|e| EventAssertion {
+                object: e.object.map(Into::into),
+                reason: e.reason,
+                message: e.message,
+            }),
+        }))
     } else if let Some(e) = s.expect_failure {
         let ep = format!("{p}.expectFailure");
-        regex_ok(doc, file, &format!("{ep}.message"), &e.message, d);
+        message_ok(doc, file, &format!("{ep}.message"), &e.message, walk, d);
+        object_ok(doc, file, &ep, &e.api_version, &e.kind, walk, d);
+        if flux_api::STATUSLESS_KINDS.contains(&e.kind.as_str()) {
+            d.push(
+                file,
+                doc.value_pos(&format!("{ep}.kind")),
+                format!(
+                    "`{}` has no status, so no condition can ever become False",
+                    e.kind
+                ),
+            );
+        }
         if let Some(st) = &e.status
             && st != "False"
         {
@@ -631,6 +796,26 @@ fn step(
             message: e.message,
         })
     } else if let Some(x) = s.delete {
+        let xp = format!("{p}.delete");
+        object_ok(doc, file, &xp, &x.api_version, &x.kind, walk, d);
+        for (i, g) in x.gone.iter().enumerate() {
+            object_ok(
+                doc,
+                file,
+                &format!("{xp}.gone[{i}]"),
+                &g.api_version,
+                &g.kind,
+                walk,
+                d,
+            );
+        }
+        if !x.wait && !x.gone.is_empty() {
+            d.push(
+                file,
+                doc.pos(&xp),
+                "`gone` checks need `wait: true`: without waiting for the deletion they prove nothing",
+            );
+        }
         Action::Delete {
             object: ObjectRef {
                 api_version: x.api_version,
@@ -642,6 +827,15 @@ fn step(
             gone: x.gone.into_iter().map(Into::into).collect(),
         }
     } else if let Some(x) = s.patch {
+        object_ok(
+            doc,
+            file,
+            &format!("{p}.patch"),
+            &x.api_version,
+            &x.kind,
+            walk,
+            d,
+        );
         if !x.merge.is_object() {
             d.push(
                 file,
@@ -661,7 +855,7 @@ fn step(
     } else if let Some(g) = s.git_push {
         let gp = format!("{p}.gitPush");
         let wanted = format!("git/{}", g.repository);
-        if !fixtures.contains(&wanted) {
+        if !walk.fixtures.contains(&wanted) {
             d.push(
                 file,
                 doc.value_pos(&format!("{gp}.repository")),
@@ -678,6 +872,7 @@ fn step(
         for (path, content) in &g.files {
             check_template(file, doc, &format!("{gp}.files.{path}"), content, d);
         }
+        walk.pushed = true;
         Action::GitPush(GitPush {
             repository: g.repository,
             message: g.message,
@@ -685,14 +880,138 @@ fn step(
             remove: g.remove,
             tag: g.tag,
         })
+    } else if let Some(i) = s.install_flux {
+        let vp = format!("{p}.installFlux.version");
+        if check_template(file, doc, &vp, &i.version, d)
+            && !i.version.contains("${{")
+            && let Err(e) = i.version.parse::<FluxVersion>()
+        {
+            d.push(file, doc.value_pos(&vp), e.to_string());
+        }
+        Action::InstallFlux { version: i.version }
+    } else if s.upgrade_flux.is_some() {
+        Action::UpgradeFlux
+    } else if let Some(t) = s.trigger_receiver {
+        Action::TriggerReceiver {
+            object: ObjectRef {
+                api_version: Some("notification.toolkit.fluxcd.io/v1".into()),
+                kind: "Receiver".into(),
+                name: t.name,
+                namespace: t.namespace,
+            },
+        }
     } else {
         unreachable!("exactly one action is present")
     };
+    for (path, text) in reference_templates(p, &action) {
+        check_template(file, doc, &path, &text, d);
+    }
     Some(Step {
         name: s.name.unwrap_or_else(|| action.kind().to_string()),
         timeout,
         action,
     })
+}
+
+/// Object names and namespaces are templated too (`${{ namespace }}-webapp`): their placeholders
+/// must be known variables. Returns (document path, text) pairs.
+fn reference_templates(p: &str, action: &Action) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut add = |base: String, r: &ObjectRef| {
+        out.push((format!("{base}.name"), r.name.clone()));
+        if let Some(ns) = &r.namespace {
+            out.push((format!("{base}.namespace"), ns.clone()));
+        }
+    };
+    match action {
+        Action::WaitFor(w) => add(format!("{p}.waitFor"), &w.object),
+        Action::ExpectFailure(e) => add(format!("{p}.expectFailure"), &e.object),
+        Action::Patch { object, .. } => add(format!("{p}.patch"), object),
+        Action::TriggerReceiver { object } => add(format!("{p}.triggerReceiver"), object),
+        Action::Delete { object, gone, .. } => {
+            add(format!("{p}.delete"), object);
+            for (i, g) in gone.iter().enumerate() {
+                add(format!("{p}.delete.gone[{i}]"), g);
+            }
+        }
+        Action::Assert(a) => {
+            if let Some(o) = &a.object {
+                add(format!("{p}.assert.object"), o);
+            }
+            if let Some(o) = a.event.as_ref().and_then(|e| e.object.as_ref()) {
+                add(format!("{p}.assert.event.object"), o);
+            }
+            if let Some(o) = a.webhook.as_ref().and_then(|e| e.object.as_ref()) {
+                add(format!("{p}.assert.webhook.object"), o);
+            }
+            if let Some(ns) = a.count.as_ref().and_then(|c| c.namespace.as_ref()) {
+                out.push((format!("{p}.assert.count.namespace"), ns.clone()));
+            }
+            if let Some(sel) = a.count.as_ref().and_then(|c| c.label_selector.as_ref()) {
+                out.push((format!("{p}.assert.count.labelSelector"), sel.clone()));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// A templated message pattern: known variables, `git.lastCommit` only after a `gitPush`, and a
+/// valid regular expression once rendered.
+fn message_ok(
+    doc: &Document,
+    file: &Path,
+    path: &str,
+    pattern: &Option<String>,
+    walk: &Walk<'_>,
+    d: &mut Diagnostics,
+) {
+    let Some(text) = pattern else { return };
+    if !check_template(file, doc, path, text, d) {
+        return;
+    }
+    let uses_commit = template::placeholders(text)
+        .unwrap_or_default()
+        .iter()
+        .any(|p| p.name == "git.lastCommit");
+    if uses_commit && !walk.pushed {
+        d.push(
+            file,
+            doc.value_pos(path),
+            "`git.lastCommit` is only defined after a `gitPush` step",
+        );
+    }
+    // Variable values are literal text; a placeholder value keeps the pattern checkable.
+    let vars: BTreeMap<String, String> = template::KNOWN_VARIABLES
+        .iter()
+        .map(|(k, _)| (k.to_string(), "x".to_string()))
+        .collect();
+    if let Ok(rendered) = template::render(text, &vars) {
+        regex_ok(doc, file, path, &Some(rendered), d);
+    }
+}
+
+/// A reference without `apiVersion` must name a kind the engine can resolve: one applied by an
+/// earlier step, a core kind or a Flux kind.
+fn object_ok(
+    doc: &Document,
+    file: &Path,
+    path: &str,
+    api_version: &Option<String>,
+    kind: &str,
+    walk: &Walk<'_>,
+    d: &mut Diagnostics,
+) {
+    if api_version.is_none()
+        && !walk.applied_kinds.contains(kind)
+        && flux_api::default_api_version(kind).is_none()
+    {
+        d.push(
+            file,
+            doc.value_pos(&format!("{path}.kind")),
+            format!("cannot tell the `apiVersion` of kind `{kind}`: it is not applied by an earlier step, a core kind or a Flux kind; add `apiVersion`"),
+        );
+    }
 }
 
 fn status_ok(doc: &Document, file: &Path, path: &str, status: &str, d: &mut Diagnostics) {
@@ -723,13 +1042,7 @@ fn check_template(
     let errs = template::check(text);
     for e in &errs {
         let (line, col) = line_col(text, e.offset());
-        let pos = match doc.spans.get(path) {
-            Some(s) if s.block_scalar => Pos {
-                line: s.value.line + line,
-                col,
-            },
-            _ => doc.value_pos(path),
-        };
+        let pos = doc.pos_inside(path, line, col);
         d.push(file, pos, e.to_string());
     }
     errs.is_empty()
@@ -743,18 +1056,13 @@ fn check_manifests(
     path: &str,
     text: &str,
     own_file: Option<&Path>,
+    walk: &mut Walk<'_>,
     d: &mut Diagnostics,
 ) {
     let pos_of = |line: usize, col: usize| -> Pos {
         match own_file {
             Some(_) => Pos { line, col },
-            None => match doc.spans.get(path) {
-                Some(s) if s.block_scalar => Pos {
-                    line: s.value.line + line,
-                    col,
-                },
-                _ => doc.value_pos(path),
-            },
+            None => doc.pos_inside(path, line, col),
         }
     };
     let errs = template::check(text);
@@ -806,6 +1114,22 @@ fn check_manifests(
                 if !obj.pointer("/metadata/name").is_some_and(|v| v.is_string()) {
                     d.push(file, at, "manifest: object is missing `metadata.name`");
                 }
+                let (Some(api), Some(kind)) = (
+                    obj.get("apiVersion").and_then(|v| v.as_str()),
+                    obj.get("kind").and_then(|v| v.as_str()),
+                ) else {
+                    continue;
+                };
+                walk.applied_kinds.insert(kind.to_string());
+                for f in &walk.flux {
+                    if let flux_api::Served::No(why) = flux_api::served(f, api, kind) {
+                        d.push(
+                            file,
+                            at,
+                            format!("manifest: {why}; narrow `spec.applicability.flux` or use a served version"),
+                        );
+                    }
+                }
             }
         }
     }
@@ -820,6 +1144,7 @@ mod tests {
             channels: None,
             fixtures_root: None,
             default_timeout: Duration::from_secs(60),
+            flux_versions: None,
         }
     }
 
@@ -878,7 +1203,7 @@ mod tests {
         let p = problems(&text);
         assert!(
             p.iter()
-                .any(|m| m.contains("s.yaml:8:1: manifest: object is missing `apiVersion`")),
+                .any(|m| m.contains("s.yaml:9:9: manifest: object is missing `apiVersion`")),
             "{p:?}"
         );
     }
@@ -906,5 +1231,122 @@ mod tests {
                 .any(|m| m.contains("add `git/app` to `spec.fixtures`")),
             "{p:?}"
         );
+    }
+
+    fn problems_with(text: &str, flux: &[(FluxVersion, Option<FluxVersion>)]) -> Vec<String> {
+        let mut d = Diagnostics::default();
+        let c = Context {
+            flux_versions: Some(flux),
+            ..ctx()
+        };
+        load(Path::new("s.yaml"), text, &c, &mut d);
+        d.into_sorted().iter().map(|x| x.to_string()).collect()
+    }
+
+    fn fv(s: &str) -> FluxVersion {
+        s.parse().unwrap()
+    }
+
+    const OCI_V1BETA2: &str = "  - apply:\n      manifests: |\n        apiVersion: source.toolkit.fluxcd.io/v1beta2\n        kind: OCIRepository\n        metadata:\n          name: o\n";
+
+    #[test]
+    fn an_api_the_flux_version_does_not_serve_is_an_error_at_the_manifest() {
+        let text = format!("{HEAD}{OCI_V1BETA2}");
+        let p = problems_with(&text, &[(fv("v2.9.4"), Some(fv("v2.8.8")))]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("s.yaml:9:9: manifest: Flux v2.9.4 does not serve `OCIRepository` at `source.toolkit.fluxcd.io/v1beta2` (removed in Flux 2.8); use `source.toolkit.fluxcd.io/v1`"),
+            "{p:?}"
+        );
+        // Narrowing applicability to versions that serve it makes the scenario valid.
+        let narrowed = text.replace("spec:\n", "spec:\n  applicability: {flux: \"<2.8.0\"}\n");
+        assert_eq!(
+            problems_with(&narrowed, &[(fv("v2.9.4"), None), (fv("v2.7.5"), None)]),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn upgrade_scenarios_are_checked_against_the_previous_version_too() {
+        let text = format!(
+            "{HEAD}  - installFlux: {{version: \"${{{{ flux.previousVersion }}}}\"}}\n  - apply:\n      manifests: |\n        apiVersion: image.toolkit.fluxcd.io/v1\n        kind: ImagePolicy\n        metadata:\n          name: p\n  - upgradeFlux: {{}}\n"
+        );
+        assert_eq!(
+            problems_with(&text, &[(fv("v2.9.4"), Some(fv("v2.8.8")))]),
+            Vec::<String>::new()
+        );
+        let p = problems_with(&text, &[(fv("v2.7.0"), Some(fv("v2.6.3")))]);
+        assert!(
+            p.iter()
+                .any(|m| m.contains("Flux v2.6.3 does not serve `ImagePolicy`")),
+            "{p:?}"
+        );
+        let p = problems(&format!(
+            "{HEAD}  - installFlux: {{version: latest}}\n  - upgradeFlux: {{to: x}}\n"
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.contains("`latest` is not a Flux version")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|m| m.contains("unknown field `to`")), "{p:?}");
+    }
+
+    #[test]
+    fn unreachable_waits_are_rejected() {
+        let p = problems(&format!(
+            "{HEAD}  timeout: 1m\n  - waitFor: {{kind: Alert, name: a, condition: Ready}}\n  - expectFailure: {{kind: Provider, name: p, reason: X}}\n  - name: long\n    timeout: 5m\n    waitFor: {{kind: Kustomization, name: k}}\n  - waitFor: {{kind: Widget, name: w}}\n  - waitFor: {{kind: Kustomization, name: k, condition: Ready, message: \"${{{{ git.lastCommit }}}}\"}}\n"
+        ).replace("  steps:\n  timeout: 1m\n", "  timeout: 1m\n  steps:\n"));
+        let all = p.join("\n");
+        assert!(all.contains("`Alert` has no status"), "{all}");
+        assert!(all.contains("`Provider` has no status"), "{all}");
+        assert!(
+            all.contains("step timeout 5m exceeds the scenario timeout 1m"),
+            "{all}"
+        );
+        assert!(all.contains("apiVersion` of kind `Widget`"), "{all}");
+        assert!(
+            all.contains("`git.lastCommit` is only defined after a `gitPush` step"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn templates_in_object_names_are_checked() {
+        let p = problems(&format!(
+            "{HEAD}  - waitFor: {{kind: HelmChart, name: \"${{{{ nmespace }}}}-webapp\"}}\n  - delete: {{kind: HelmChart, name: x, gone: [{{kind: ConfigMap, name: \"${{{{ bad }}}}\"}}]}}\n"
+        ));
+        assert!(
+            p.iter().any(|m| m.starts_with("s.yaml:7:")
+                && m.contains("unknown template variable `nmespace`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.contains("unknown template variable `bad`")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_fixtures_are_reported_with_the_known_ones() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("fixtures/git/app")).unwrap();
+        let c = Context {
+            fixtures_root: Some(root.path()),
+            ..ctx()
+        };
+        let text = format!("{HEAD}  - waitFor: {{kind: Kustomization, name: k}}\n")
+            .replace("spec:\n", "spec:\n  fixtures: [git/nope, blobs/x]\n");
+        let mut d = Diagnostics::default();
+        load(Path::new("s.yaml"), &text, &c, &mut d);
+        let p: Vec<String> = d.into_sorted().iter().map(|x| x.to_string()).collect();
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("s.yaml:6:14: unknown fixture `git/nope`")
+                && p[0].contains("known git fixtures: `app`"),
+            "{p:?}"
+        );
+        assert!(p[1].contains("unknown fixture kind `blobs`"), "{p:?}");
     }
 }

@@ -28,7 +28,7 @@ impl Pos {
 pub struct Span {
     pub key: Option<Pos>,
     pub value: Pos,
-    /// Block scalars (`|`, `>`) start their content on the line after the indicator.
+    /// Block scalars (`|`, `>`): the parser marks them at their first content line and column.
     pub block_scalar: bool,
 }
 
@@ -64,12 +64,36 @@ impl Document {
             .unwrap_or_else(|| self.pos(path))
     }
 
-    /// The line in the file of line `n` (1-based) inside a block scalar at `path`.
+    /// The value at a path such as `spec.steps[1]` (keys containing `.` or `[` are not addressable).
+    pub fn value_at(&self, path: &str) -> Option<&Value> {
+        let mut cur = &self.value;
+        for part in path.split('.').filter(|p| !p.is_empty()) {
+            let (key, indices) = match part.find('[') {
+                Some(i) => (&part[..i], &part[i..]),
+                None => (part, ""),
+            };
+            if !key.is_empty() {
+                cur = cur.get(key)?;
+            }
+            for idx in indices.split(['[', ']']).filter(|x| !x.is_empty()) {
+                cur = cur.get(idx.parse::<usize>().ok()?)?;
+            }
+        }
+        Some(cur)
+    }
+
+    /// The position in the file of line `n` (1-based) inside a block scalar at `path`.
     pub fn line_inside(&self, path: &str, n: usize) -> Pos {
+        self.pos_inside(path, n, 1)
+    }
+
+    /// The position in the file of line `n`, column `col` (both 1-based) of a block scalar's
+    /// content at `path`; the value's own position for other scalars.
+    pub fn pos_inside(&self, path: &str, n: usize, col: usize) -> Pos {
         match self.spans.get(path) {
             Some(s) if s.block_scalar => Pos {
-                line: s.value.line + n,
-                col: 1,
+                line: s.value.line + n - 1,
+                col: s.value.col + col - 1,
             },
             Some(s) => s.value,
             None => self.pos(path),
@@ -252,7 +276,11 @@ fn convert(
     spans: &mut HashMap<String, Span>,
     problems: &mut Vec<YamlProblem>,
 ) -> Value {
-    let m = marker_of(node);
+    // A mapping is best located by its first key: parsers mark block mappings after that key.
+    let m = match node {
+        Node::Map(entries, m) => entries.first().map(|(k, _)| marker_of(k)).unwrap_or(m),
+        other => marker_of(other),
+    };
     let block = matches!(
         node,
         Node::Scalar(_, TScalarStyle::Literal | TScalarStyle::Folded, _, _)
@@ -421,7 +449,7 @@ mod tests {
     #[test]
     fn block_scalar_lines_map_into_the_file() {
         let doc = parse_single("x: 1\nm: |\n  first\n  second\n").unwrap();
-        assert_eq!(doc.line_inside("m", 2).line, 4);
+        assert_eq!(doc.pos_inside("m", 2, 1), Pos { line: 4, col: 3 });
     }
 
     #[test]

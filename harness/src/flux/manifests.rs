@@ -27,6 +27,9 @@ pub enum ManifestSource {
     },
     /// A local file (air-gapped runs, tests).
     File(PathBuf),
+    /// A local directory laid out like the download cache: `<dir>/<version>/install.yaml`
+    /// (air-gapped runs that need several Flux versions, such as upgrade scenarios).
+    Dir(PathBuf),
 }
 
 impl ManifestSource {
@@ -94,6 +97,22 @@ pub async fn load(
     source: &ManifestSource,
 ) -> Result<Manifests, ManifestError> {
     match source {
+        ManifestSource::Dir(dir) => {
+            let path = dir.join(version.to_string()).join("install.yaml");
+            let text =
+                tokio::fs::read_to_string(&path)
+                    .await
+                    .map_err(|source| ManifestError::Read {
+                        path: path.clone(),
+                        source,
+                    })?;
+            Ok(Manifests {
+                sha256: sha256(&text),
+                text,
+                origin: path.display().to_string(),
+                downloaded: false,
+            })
+        }
         ManifestSource::File(path) => {
             let text =
                 tokio::fs::read_to_string(path)

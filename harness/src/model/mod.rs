@@ -2,6 +2,7 @@
 //! No I/O, no async: everything here is plain data that the other modules share.
 
 pub mod component;
+pub mod flux_api;
 pub mod matrix;
 pub mod results;
 pub mod scenario;

@@ -65,6 +65,9 @@ pub struct RunResult {
     pub complete: bool,
     #[serde(default)]
     pub interrupted: bool,
+    /// Run-wide facts (image cache traffic), beside the per-cell properties.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub properties: BTreeMap<String, String>,
     pub cells: Vec<CellResult>,
 }
 
@@ -194,6 +197,7 @@ impl RunResult {
             partitions: Vec::new(),
             complete: false,
             interrupted: false,
+            properties: BTreeMap::new(),
             cells: Vec::new(),
         }
     }

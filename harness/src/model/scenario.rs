@@ -125,8 +125,8 @@ pub enum Action {
     Apply { manifests: String },
     /// Wait for Flux readiness, or for a named condition.
     WaitFor(WaitFor),
-    /// Check field values, object counts or events.
-    Assert(Assert),
+    /// Check field values, object counts or events (boxed: by far the largest variant).
+    Assert(Box<Assert>),
     /// A condition must become False with a matching reason/message.
     ExpectFailure(ExpectFailure),
     /// Delete an object; optionally check what must be pruned or garbage-collected with it.
@@ -142,6 +142,14 @@ pub enum Action {
     },
     /// Push a commit (and optionally a tag) to a fixture git repository.
     GitPush(GitPush),
+    /// Replace the cell's Flux with another version (templated, e.g. `${{ flux.previousVersion }}`)
+    /// through the runner's Flux installer; the engine restores the cell's version afterwards.
+    InstallFlux { version: String },
+    /// Upgrade Flux in place to the cell's version (the matrix version under test).
+    UpgradeFlux,
+    /// POST to a Receiver's `status.webhookPath` through the API server's proxy to the
+    /// notification-controller `webhook-receiver` Service, as an external system would.
+    TriggerReceiver { object: ObjectRef },
 }
 
 impl Action {
@@ -154,6 +162,9 @@ impl Action {
             Action::Delete { .. } => "delete",
             Action::Patch { .. } => "patch",
             Action::GitPush(_) => "gitPush",
+            Action::InstallFlux { .. } => "installFlux",
+            Action::UpgradeFlux => "upgradeFlux",
+            Action::TriggerReceiver { .. } => "triggerReceiver",
         }
     }
 }
@@ -167,7 +178,21 @@ pub const STEP_KINDS: &[&str] = &[
     "delete",
     "patch",
     "gitPush",
+    "installFlux",
+    "upgradeFlux",
+    "triggerReceiver",
 ];
+
+impl Scenario {
+    /// Whether the scenario replaces the cell's Flux installation (`installFlux`/`upgradeFlux`):
+    /// the runner must not run it concurrently with other scenarios of the same cell.
+    pub fn manages_flux(&self) -> bool {
+        self.steps
+            .iter()
+            .chain(&self.finally)
+            .any(|s| matches!(s.action, Action::InstallFlux { .. } | Action::UpgradeFlux))
+    }
+}
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,8 +211,12 @@ pub struct WaitFor {
 pub struct Assert {
     pub object: Option<ObjectRef>,
     pub fields: Vec<FieldAssertion>,
+    /// A mapping the object must contain (every key and value, recursively; lists element-wise).
+    pub contains: Option<serde_json::Value>,
     pub count: Option<CountAssertion>,
     pub event: Option<EventAssertion>,
+    /// An event the fixture webhook sink must have received (notification delivery).
+    pub webhook: Option<EventAssertion>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -58,6 +58,10 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "name of the Secret holding fixture credentials (username/password)",
     ),
     (
+        "git.lastCommit",
+        "the commit SHA the scenario's latest `gitPush` created (only after a `gitPush` step)",
+    ),
+    (
         "fixtures.pauseImage",
         "an image every kind node already holds, for workloads",
     ),

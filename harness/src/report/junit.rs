@@ -9,14 +9,14 @@ use std::fmt::Write;
 
 fn attr(s: &str) -> String {
     // Attribute values: escape markup, and keep only characters XML 1.0 allows.
-    escape(&clean(s))
+    escape(clean(s))
         .replace('\n', "&#10;")
         .replace('\t', "&#9;")
         .replace('\r', "&#13;")
 }
 
 fn text(s: &str) -> String {
-    escape(&clean(s)).into_owned()
+    escape(clean(s)).into_owned()
 }
 
 /// Drop characters XML 1.0 forbids (control characters other than tab, newline, return).

@@ -3,9 +3,14 @@
 
 pub mod files;
 pub mod junit;
+pub mod live;
 pub mod merge;
 pub mod plan_table;
 pub mod summary;
+pub mod terminal;
+
+/// The JSON Schema of `results.json` (`flux-compat report schema` prints it).
+pub const RESULTS_SCHEMA_JSON: &str = include_str!("results.schema.json");
 
 /// `2026-11-23T05:10:11Z` style UTC timestamps for results.
 pub fn now_rfc3339() -> String {

@@ -16,7 +16,10 @@ fn mark(s: Status) -> &'static str {
 
 fn md(s: &str) -> String {
     // Keep table cells on one line and pipes from splitting columns.
-    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
 }
 
 fn cell_mark(c: &CellResult) -> String {

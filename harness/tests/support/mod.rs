@@ -11,14 +11,20 @@ pub fn root() -> PathBuf {
 
 /// The tools directory the setup script fills (`.tools`, or `$FLUX_COMPAT_TOOLS`).
 pub fn tools_dir() -> PathBuf {
-    std::env::var_os("FLUX_COMPAT_TOOLS").map(PathBuf::from).unwrap_or_else(|| root().join(".tools"))
+    std::env::var_os("FLUX_COMPAT_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".tools"))
 }
 
 /// The `go` binary of a toolchain version installed by the setup script (e.g. "1.27.3").
 /// Panics with the fix when it is missing: the test command installs it, so absence is a setup bug.
 pub fn go(version: &str) -> PathBuf {
     let p = tools_dir().join(format!("go-{version}")).join("go/bin/go");
-    assert!(p.is_file(), "Go {version} is missing at {}: run scripts/setup-test-deps.sh", p.display());
+    assert!(
+        p.is_file(),
+        "Go {version} is missing at {}: run scripts/setup-test-deps.sh",
+        p.display()
+    );
     p
 }
 
@@ -38,7 +44,10 @@ pub fn which(tool: &str) -> Option<PathBuf> {
 
 /// Whether a Docker engine answers.
 pub fn docker_available() -> bool {
-    Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output().is_ok_and(|o| o.status.success())
+    Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// The built `flux-compat` binary, for CLI tests.

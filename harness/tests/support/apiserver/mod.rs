@@ -10,7 +10,10 @@ pub mod http;
 pub mod store;
 pub mod tls;
 
+// Every test binary compiles test support; not all of them script the controller.
+#[allow(unused_imports)]
 pub use controller::{DeploymentBehaviour, FluxBehaviour, Script};
+#[allow(unused_imports)]
 pub use store::Store;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};

@@ -1,0 +1,458 @@
+//! Carries out `run` and `gc`: resolves flags, environment and the matrix into one immutable run
+//! configuration, runs preflight (exit 3 with the install hint), starts the image cache, builds
+//! the providers, turns Ctrl-C/SIGTERM into cancellation, and maps the outcome to an exit code.
+//! Progress and reports are rendered by `report`; stdout carries data only (`--dry-run`, gc).
+
+use crate::cli::{GcArgs, GlobalArgs, ImageCache, RunArgs};
+use crate::cluster::existing::ExistingProvider;
+use crate::cluster::kind::{KindCli, KindProvider, MirrorAttachment};
+use crate::cluster::mirror::{MirrorSpec, Mirrors, Upstream};
+use crate::cluster::{Provider, preflight};
+use crate::exit;
+use crate::model::matrix::ProviderKind;
+use crate::report::live::ReportWriter;
+use crate::report::terminal::Terminal;
+use crate::runner::events::{EventSink, Fanout};
+use crate::runner::secret::Secret;
+use crate::runner::stages::{Diagnostics, FixturePlane, FluxStage, ScenarioRunner};
+use crate::runner::{self, RunConfig, Stages};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The real implementations of the runner's seams linked into this build.
+pub struct Engines {
+    pub fixtures: Option<Arc<dyn FixturePlane>>,
+    pub flux: Option<Arc<dyn FluxStage>>,
+    pub scenarios: Option<Arc<dyn ScenarioRunner>>,
+    pub diagnostics: Option<Arc<dyn Diagnostics>>,
+}
+
+impl Engines {
+    /// The real stages: the fixture plane per cell, channel install and image verification, the
+    /// scenario engine over `k8s` and the plane, and diagnostics of failed cells.
+    pub fn linked(loaded: &crate::config::Loaded, args: &RunArgs) -> Self {
+        let matrix = Arc::new(loaded.matrix.clone());
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir)
+            .join("flux-compat");
+        let username = std::env::var("FLUX_COMPAT_REGISTRY_USERNAME")
+            .unwrap_or_else(|_| "flux-compat".to_string());
+        let manifests = match &args.flux_manifests {
+            Some(dir) => crate::flux::manifests::ManifestSource::Dir(dir.clone()),
+            None => crate::flux::manifests::ManifestSource::github(cache),
+        };
+        let fixtures_dir = matrix
+            .file
+            .parent()
+            .map(|d| d.join("fixtures"))
+            .unwrap_or_else(|| PathBuf::from("fixtures"));
+        let fixtures = Arc::new(crate::runner::fixture_stage::FixtureStage::new(
+            matrix.clone(),
+            fixtures_dir,
+        ));
+        let scenarios = crate::runner::scenario_stage::ScenarioStage {
+            matrix: matrix.clone(),
+            scenarios: loaded
+                .scenarios
+                .iter()
+                .map(|s| (s.name.clone(), s.clone()))
+                .collect(),
+            planes: fixtures.planes(),
+            manifests: manifests.clone(),
+            registry_username: username.clone(),
+        };
+        Self {
+            fixtures: Some(fixtures),
+            flux: Some(Arc::new(crate::runner::flux_stage::ChannelStage::new(
+                matrix, manifests, username,
+            ))),
+            scenarios: Some(Arc::new(scenarios)),
+            diagnostics: Some(Arc::new(crate::runner::diagnostics::KubeDiagnostics)),
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+}
+
+/// Cancel `token` on Ctrl-C or SIGTERM.
+fn on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+        token.cancel();
+    });
+}
+
+fn registry_token(args: &RunArgs) -> Result<Option<Secret>, String> {
+    match &args.registry_token_file {
+        Some(p) => Secret::from_file(p).map(Some),
+        None => Ok(Secret::from_env(&args.registry_token_env)),
+    }
+}
+
+/// `flux-compat run`.
+pub fn run(
+    global: &GlobalArgs,
+    args: &RunArgs,
+    engines: fn(&crate::config::Loaded, &RunArgs) -> Engines,
+) -> u8 {
+    let (loaded, plan) = match crate::app::load_plan(global, &args.select) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if plan.cells.is_empty() {
+        return crate::app::usage_error("the selection matches no cell");
+    }
+    let run_id = args.run_id.clone().unwrap_or_else(runner::new_run_id);
+    if crate::cluster::names::sanitise(&run_id) != run_id {
+        return crate::app::usage_error(format!(
+            "run id `{run_id}` may contain only lower-case letters, digits, `.` and `-`"
+        ));
+    }
+    let token = match registry_token(args) {
+        Ok(t) => t,
+        Err(e) => return crate::app::usage_error(e),
+    };
+    let m = &loaded.matrix;
+    let engines = engines(&loaded, args);
+    if token.is_none() && !args.dry_run {
+        let needing: Vec<String> = plan
+            .cells
+            .iter()
+            .filter(|c| c.skip.is_none())
+            .filter_map(|c| m.channel(&c.channel))
+            .filter(|ch| ch.pull_secret.is_some())
+            .map(|ch| format!("`{}`", ch.name))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !needing.is_empty() {
+            eprintln!(
+                "error: channel(s) {} need a registry token: set `{}` or pass `--registry-token-file`",
+                needing.join(", "),
+                args.registry_token_env
+            );
+            return exit::PREREQUISITE;
+        }
+    }
+    let jobs = args
+        .jobs
+        .filter(|j| *j > 0)
+        .or((m.parallelism.cells > 0).then_some(m.parallelism.cells))
+        .unwrap_or_else(runner::default_jobs);
+    let report_dir = args
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    let work = match tempfile::Builder::new()
+        .prefix(&format!("flux-compat-{run_id}-"))
+        .tempdir()
+    {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot create a scratch directory: {e}");
+            return exit::PREREQUISITE;
+        }
+    };
+    let cfg = RunConfig {
+        run_id: run_id.clone(),
+        report_dir: report_dir.clone(),
+        work_dir: work.path().to_path_buf(),
+        jobs,
+        cluster_creates: m.parallelism.cluster_creates.max(1),
+        fail_fast: args.fail_fast,
+        keep: args.keep,
+        timeouts: m.timeouts.clone(),
+        partitions: plan.partition.iter().cloned().collect(),
+        registry_token: token,
+    };
+    let used: std::collections::BTreeSet<&str> = plan
+        .cells
+        .iter()
+        .filter(|c| c.skip.is_none())
+        .map(|c| c.provider.as_str())
+        .collect();
+    let needs_kind = m
+        .providers
+        .iter()
+        .any(|p| used.contains(p.name.as_str()) && matches!(p.kind, ProviderKind::Kind));
+
+    runtime().block_on(async {
+        let cancel = CancellationToken::new();
+        on_signals(cancel.clone());
+        let mut kind_provider = KindProvider::new(KindCli {
+            program: args.kind.clone(),
+            env: Vec::new(),
+        });
+        if needs_kind && !args.dry_run {
+            match preflight_or_install(args, &m.kind_version, &cancel).await {
+                Ok(found) => {
+                    kind_provider.cli = found.kind;
+                    kind_provider.kind_version = Some(found.kind_version);
+                }
+                Err(e) => {
+                    eprintln!("error: failed to {e}");
+                    return exit::PREREQUISITE;
+                }
+            }
+        }
+        if !args.dry_run && (engines.flux.is_none() || engines.scenarios.is_none()) {
+            let missing: Vec<&str> = [
+                engines.flux.is_none().then_some("the Flux install/verify stage"),
+                engines.scenarios.is_none().then_some("the scenario engine"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            eprintln!(
+                "error: this build does not link {} (see `app_run::Engines::linked`); nothing was run",
+                missing.join(" and ")
+            );
+            return exit::PREREQUISITE;
+        }
+        let mut mirrors = None;
+        if needs_kind && !args.dry_run && args.image_cache == ImageCache::Mirror {
+            let spec = MirrorSpec {
+                image: args.mirror_image.clone(),
+                name_prefix: format!("flux-compat-{run_id}"),
+                upstreams: Upstream::defaults(),
+                network: None,
+                startup_timeout: Duration::from_secs(120),
+            };
+            let hosts_dir = cfg.work_dir.join("certs.d");
+            let started = Mirrors::start(&spec).await.and_then(|ms| {
+                ms.write_hosts_dir(&hosts_dir)?;
+                Ok(ms)
+            });
+            match started {
+                Ok(ms) => {
+                    kind_provider.mirror = Some(MirrorAttachment {
+                        hosts_dir,
+                        containers: ms.container_names(),
+                    });
+                    mirrors = Some(ms);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "error: failed to {}; pass `--image-cache off` to pull from upstream in every cluster",
+                        crate::cluster::ClusterError::Prepare {
+                            name: "image cache".into(),
+                            message: chain(&e)
+                        }
+                    );
+                    return exit::PREREQUISITE;
+                }
+            }
+        }
+        let kind_provider: Arc<dyn Provider> = Arc::new(kind_provider);
+        let mut providers: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
+        for p in &m.providers {
+            let built: Arc<dyn Provider> = match &p.kind {
+                ProviderKind::Kind => kind_provider.clone(),
+                ProviderKind::Existing {
+                    kubeconfig,
+                    context,
+                    ..
+                } => match ExistingProvider::new(kubeconfig.as_deref(), context) {
+                    Ok(x) => Arc::new(x),
+                    Err(e) if used.contains(p.name.as_str()) => {
+                        return crate::app::usage_error(format!("provider `{}`: {e}", p.name));
+                    }
+                    Err(_) => continue,
+                },
+            };
+            providers.insert(p.name.clone(), built);
+        }
+        if args.dry_run {
+            print_dry_run(&plan, &cfg, &providers, engines.fixtures.is_some());
+            return exit::OK;
+        }
+        let (Some(flux), Some(scenarios)) = (engines.flux.clone(), engines.scenarios.clone())
+        else {
+            // Checked before anything was started; kept total rather than unwrapping.
+            return exit::PREREQUISITE;
+        };
+        let stages = Stages {
+            providers,
+            fixtures: engines.fixtures.clone(),
+            flux,
+            scenarios,
+            diagnostics: engines.diagnostics.clone(),
+        };
+        let writer = Arc::new(ReportWriter::new(&report_dir));
+        let sink: Arc<dyn EventSink> = Arc::new(Fanout(vec![
+            Arc::new(Terminal::for_stderr(global.no_progress)),
+            writer.clone(),
+        ]));
+        let mut result = runner::run(&plan, cfg, stages, sink, cancel).await;
+        if let Some(ms) = mirrors {
+            match ms.stats().await {
+                Ok(stats) => result
+                    .properties
+                    .extend(crate::cluster::mirror::stats_properties(&stats)),
+                Err(e) => {
+                    result
+                        .properties
+                        .insert("imageCache.error".into(), chain(&e));
+                }
+            }
+            ms.stop().await;
+            if let Err(e) = writer.write(&result) {
+                eprintln!("error: {}", chain(&e));
+            }
+        }
+        for e in writer.errors() {
+            eprintln!("error: {e}");
+        }
+        eprintln!("reports: {}", report_dir.display());
+        crate::app::outcome_code(&result)
+    })
+}
+
+fn print_dry_run(
+    plan: &crate::plan::Plan,
+    cfg: &RunConfig,
+    providers: &BTreeMap<String, Arc<dyn Provider>>,
+    with_fixtures: bool,
+) {
+    let mut out = String::new();
+    for (cell, lines) in runner::describe(plan, cfg, providers, with_fixtures) {
+        out.push_str(&format!("cell {cell}:\n"));
+        for l in lines {
+            for (i, part) in l.lines().enumerate() {
+                out.push_str(if i == 0 { "  - " } else { "      " });
+                out.push_str(part);
+                out.push('\n');
+            }
+        }
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(out.as_bytes());
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(x) = cur {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        cur = x.source();
+    }
+    s
+}
+
+async fn preflight_or_install(
+    args: &RunArgs,
+    required: &str,
+    cancel: &CancellationToken,
+) -> Result<preflight::Found, String> {
+    match preflight::check(&args.kind, required, cancel).await {
+        Err(preflight::PreflightError::NoKind { required })
+            if args.install_kind_sha256.is_some() =>
+        {
+            let dir = Path::new(".tools").join(format!("kind-v{required}"));
+            let sha = args.install_kind_sha256.as_deref().unwrap_or_default();
+            let path = preflight::install_kind(&required, sha, &dir)
+                .await
+                .map_err(|e| chain(&e))?;
+            preflight::check(&path, &format!("v{required}"), cancel)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
+/// `flux-compat gc`: deleted (or, with `--dry-run`, deletable) cluster names on stdout.
+pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
+    let Some(program) = preflight::resolve(&args.kind) else {
+        eprintln!(
+            "error: failed to find `{}`; {}",
+            args.kind.display(),
+            preflight::install_hint(&semver::Version::new(0, 33, 0))
+        );
+        return exit::PREREQUISITE;
+    };
+    let cli = KindCli {
+        program,
+        env: Vec::new(),
+    };
+    runtime().block_on(async move {
+        let cancel = CancellationToken::new();
+        on_signals(cancel.clone());
+        match crate::cluster::gc::gc(&cli, None, args.dry_run, Duration::from_secs(300), &cancel)
+            .await
+        {
+            Err(e) => {
+                eprintln!("error: failed to list kind clusters: {e}");
+                exit::FAILED
+            }
+            Ok(mut o) => {
+                // Mirror containers are best effort: without a docker engine there are none.
+                let docker = crate::cluster::docker::Docker::default();
+                if let Ok(m) = crate::cluster::gc::gc_mirrors(
+                    &docker,
+                    crate::cluster::names::PREFIX,
+                    args.dry_run,
+                    &cancel,
+                )
+                .await
+                {
+                    o.deleted.extend(m.deleted);
+                    o.would_delete.extend(m.would_delete);
+                    o.failed.extend(m.failed);
+                }
+                let names = if args.dry_run {
+                    &o.would_delete
+                } else {
+                    &o.deleted
+                };
+                for n in names {
+                    println!("{n}");
+                }
+                for (n, e) in &o.failed {
+                    eprintln!("error: failed to delete `{n}`: {e}");
+                }
+                eprintln!(
+                    "{} {} cluster(s) and image-cache container(s)",
+                    if args.dry_run {
+                        "would delete"
+                    } else {
+                        "deleted"
+                    },
+                    names.len()
+                );
+                if cancel.is_cancelled() {
+                    exit::INTERRUPTED
+                } else if o.failed.is_empty() {
+                    exit::OK
+                } else {
+                    exit::FAILED
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,114 @@
+//! Incremental reports: an event sink that keeps the run's results and rewrites `results.json`,
+//! `junit.xml` and `summary.md` after every finished cell and at the end, so a crash or an
+//! interruption loses no finished cell.
+
+use super::files::{ReportError, write_all};
+use crate::model::RunResult;
+use crate::runner::events::{EventSink, RunEvent};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub struct ReportWriter {
+    dir: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    run: Option<RunResult>,
+    errors: Vec<String>,
+    writes: usize,
+}
+
+impl ReportWriter {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Write problems seen so far (the run goes on; the app reports them at the end).
+    pub fn errors(&self) -> Vec<String> {
+        self.lock().errors.clone()
+    }
+
+    /// How many times the report set was written.
+    pub fn writes(&self) -> usize {
+        self.lock().writes
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Write a final result (e.g. after run-level properties were added).
+    pub fn write(&self, run: &RunResult) -> Result<(), ReportError> {
+        let mut st = self.lock();
+        st.run = Some(run.clone());
+        st.writes += 1;
+        write_all(&self.dir, run)
+    }
+
+    fn flush(&self, st: &mut State) {
+        if let Some(run) = &st.run {
+            st.writes += 1;
+            if let Err(e) = write_all(&self.dir, run) {
+                st.errors.push(error_chain(&e));
+            }
+        }
+    }
+}
+
+impl EventSink for ReportWriter {
+    fn emit(&self, event: &RunEvent) {
+        let mut st = self.lock();
+        match event {
+            RunEvent::RunStarted {
+                run_id,
+                started_at,
+                partitions,
+                ..
+            } => {
+                let mut run = RunResult::new(run_id, started_at.clone());
+                run.partitions = partitions.clone();
+                st.run = Some(run);
+                // An empty report set from the start: a run killed before any cell still has one.
+                self.flush(&mut st);
+            }
+            RunEvent::CellFinished { result } => {
+                if let Some(run) = st.run.as_mut() {
+                    run.cells.retain(|c| c.id != result.id);
+                    run.cells.push((**result).clone());
+                }
+                self.flush(&mut st);
+            }
+            RunEvent::Interrupted => {
+                if let Some(run) = st.run.as_mut() {
+                    run.interrupted = true;
+                }
+                self.flush(&mut st);
+            }
+            RunEvent::RunFinished { result } => {
+                st.run = Some((**result).clone());
+                self.flush(&mut st);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(x) = cur {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        cur = x.source();
+    }
+    s
+}

@@ -1,0 +1,120 @@
+//! The fixtures phase of a cell: one fixture plane (git, Helm, OCI, webhook sink over TLS with a
+//! per-run CA) per cell, reachable from the cell's cluster, kept until the cell is torn down.
+//! Scenarios reach it through `planes()`.
+
+use super::stages::{CellCtx, FixturePlane, PhaseError, Properties};
+use crate::fixtures::plane::{Plane, PlaneConfig};
+use crate::model::matrix::{Matrix, ProviderKind};
+use futures::future::BoxFuture;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Environment variable naming the address an existing cluster reaches the harness on.
+pub const ADVERTISE_ENV: &str = "FLUX_COMPAT_FIXTURES_ADVERTISE";
+
+/// Running planes by cell id.
+#[derive(Default)]
+pub struct Planes(Mutex<HashMap<String, Arc<Plane>>>);
+
+impl Planes {
+    pub fn get(&self, cell: &str) -> Option<Arc<Plane>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(cell)
+            .cloned()
+    }
+
+    fn insert(&self, cell: &str, plane: Arc<Plane>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cell.to_string(), plane);
+    }
+
+    fn remove(&self, cell: &str) -> Option<Arc<Plane>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(cell)
+    }
+}
+
+pub struct FixtureStage {
+    pub matrix: Arc<Matrix>,
+    /// The `fixtures/` directory served.
+    pub fixtures_dir: PathBuf,
+    planes: Arc<Planes>,
+}
+
+impl FixtureStage {
+    pub fn new(matrix: Arc<Matrix>, fixtures_dir: PathBuf) -> Self {
+        Self {
+            matrix,
+            fixtures_dir,
+            planes: Arc::default(),
+        }
+    }
+
+    /// The planes, shared with the scenario stage.
+    pub fn planes(&self) -> Arc<Planes> {
+        self.planes.clone()
+    }
+
+    async fn config(&self, ctx: &CellCtx) -> Result<PlaneConfig, PhaseError> {
+        let provider = self
+            .matrix
+            .providers
+            .iter()
+            .find(|p| p.name == ctx.cell.provider);
+        match provider.map(|p| &p.kind) {
+            Some(ProviderKind::Existing { .. }) => {
+                let advertise = std::env::var(ADVERTISE_ENV).map_err(|_| {
+                    PhaseError::error(format!(
+                        "an existing cluster must reach the fixture plane on an address of this machine: set {ADVERTISE_ENV} to that host or IP"
+                    ))
+                })?;
+                Ok(PlaneConfig {
+                    listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    advertise,
+                    ..PlaneConfig::loopback(&self.fixtures_dir)
+                })
+            }
+            // kind nodes reach the host on the gateway of docker network `kind`.
+            _ => PlaneConfig::kind(&self.fixtures_dir).await.map_err(|e| {
+                PhaseError::error(format!(
+                    "find the kind network gateway for the fixture plane: {e}"
+                ))
+            }),
+        }
+    }
+}
+
+impl FixturePlane for FixtureStage {
+    fn up<'a>(&'a self, ctx: &'a CellCtx) -> BoxFuture<'a, Result<Properties, PhaseError>> {
+        Box::pin(async move {
+            let mut config = self.config(ctx).await?;
+            config.ca_dir = Some(ctx.work_dir.join("fixtures-ca"));
+            let plane = Plane::start(config)
+                .await
+                .map_err(|e| PhaseError::error(format!("start the fixture plane: {e}")))?;
+            let mut props = Properties::new();
+            for (k, v) in plane.template_variables() {
+                props.insert(k, v);
+            }
+            self.planes.insert(&ctx.cell.id, Arc::new(plane));
+            let planes = self.planes.clone();
+            let cell = ctx.cell.id.clone();
+            // Dropping the last handle stops the listeners and removes the plane's work directory.
+            ctx.cleanup.register("stop the fixture plane", move || {
+                Box::pin(async move {
+                    drop(planes.remove(&cell));
+                    Ok(())
+                })
+            });
+            Ok(props)
+        })
+    }
+}

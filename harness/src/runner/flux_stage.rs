@@ -1,0 +1,123 @@
+//! The Flux stage of a cell, through the `flux` module: install the cell's channel at its Flux
+//! version (manifests route or Flux Operator, pull secret from the run's registry token), then
+//! verify every controller's Deployment image and running digest against the channel's pins.
+
+use super::stages::{CellCtx, FluxStage, PhaseError, Properties};
+use crate::flux::credentials::{RegistryCredentials, Token};
+use crate::flux::install::{InstallRequest, install};
+use crate::flux::manifests::{Controller, ManifestSource};
+use crate::flux::verify::{VerifyOptions, verify};
+use crate::k8s::Kube;
+use crate::model::Status;
+use crate::model::matrix::Matrix;
+use futures::future::BoxFuture;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Where Flux is installed in every cell.
+pub const NAMESPACE: &str = "flux-system";
+
+pub struct ChannelStage {
+    pub matrix: Arc<Matrix>,
+    pub manifests: ManifestSource,
+    /// User name sent with the registry token (ghcr.io accepts any non-empty name).
+    pub registry_username: String,
+    /// Controllers installed per cell, for the verify phase.
+    installed: Mutex<BTreeMap<String, Vec<Controller>>>,
+}
+
+impl ChannelStage {
+    pub fn new(matrix: Arc<Matrix>, manifests: ManifestSource, registry_username: String) -> Self {
+        Self {
+            matrix,
+            manifests,
+            registry_username,
+            installed: Mutex::default(),
+        }
+    }
+
+    async fn kube(ctx: &CellCtx) -> Result<Kube, PhaseError> {
+        Kube::connect(&ctx.cluster.kubeconfig, &ctx.cluster.context)
+            .await
+            .map_err(|e| PhaseError::error(chain(&e)))
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(x) = cur {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        cur = x.source();
+    }
+    s
+}
+
+impl FluxStage for ChannelStage {
+    fn install<'a>(&'a self, ctx: &'a CellCtx) -> BoxFuture<'a, Result<Properties, PhaseError>> {
+        Box::pin(async move {
+            let channel = self.matrix.channel(&ctx.cell.channel).ok_or_else(|| {
+                PhaseError::error(format!("the matrix has no channel `{}`", ctx.cell.channel))
+            })?;
+            let kube = Self::kube(ctx).await?;
+            let credentials = ctx.registry_token.as_ref().map(|t| RegistryCredentials {
+                username: self.registry_username.clone(),
+                token: Token::new(t.expose()),
+            });
+            let req = InstallRequest {
+                flux_version: &ctx.cell.flux,
+                channel,
+                components: &self.matrix.components,
+                manifests: &self.manifests,
+                credentials: credentials.as_ref(),
+                namespace: NAMESPACE,
+                timeout: ctx.timeouts.install,
+            };
+            match install(&kube, &req).await {
+                Ok(done) => {
+                    self.installed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(ctx.cell.id.clone(), done.controllers);
+                    Ok(done.properties)
+                }
+                Err(e) => Err(PhaseError {
+                    status: e.status(),
+                    message: chain(&e),
+                    diagnostics: None,
+                }),
+            }
+        })
+    }
+
+    fn verify<'a>(&'a self, ctx: &'a CellCtx) -> BoxFuture<'a, Result<Properties, PhaseError>> {
+        Box::pin(async move {
+            let controllers = self
+                .installed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&ctx.cell.id)
+                .ok_or_else(|| PhaseError::error("nothing was installed in this cell to verify"))?;
+            let kube = Self::kube(ctx).await?;
+            let options = VerifyOptions {
+                timeout: ctx.timeouts.verify,
+                artifacts_dir: Some(&ctx.artifacts_dir),
+                scrub: ctx
+                    .registry_token
+                    .iter()
+                    .map(|t| t.expose().to_string())
+                    .collect(),
+            };
+            let v = verify(&kube, &controllers, &options).await;
+            match v.status {
+                Status::Pass => Ok(v.properties),
+                status => Err(PhaseError {
+                    status,
+                    message: v.message,
+                    diagnostics: v.diagnostics.map(|d| d.summary),
+                }),
+            }
+        })
+    }
+}

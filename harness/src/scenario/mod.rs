@@ -1,0 +1,1015 @@
+//! The scenario engine: runs one `Scenario` in one cell and returns its `ScenarioResult`.
+//! Owns step semantics (fail vs error vs skip, timeouts, `finally`, cancellation, diagnostics of
+//! touched objects); reaches the cluster, fixtures and Flux installer only through `ops` traits.
+
+pub mod checks;
+pub mod diagnostics;
+pub mod k8s_ops;
+pub mod ops;
+
+pub use ops::{
+    Check, FixtureOps, FluxOps, GitPushRequest, KubeOps, ListQuery, ObjectKey, Observed, OpsError,
+    Target, Verdict, WaitOutcome,
+};
+
+use crate::model::results::{ScenarioResult, Status, StepResult};
+use crate::model::scenario::{Action, CellTraits, ObjectRef, Scenario, Step};
+use crate::model::{Component, FluxVersion, KubeMinor, flux_api, template};
+use checks::{ConditionWant, EventWant};
+use regex::Regex;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// Label put on every scenario namespace, so leftovers can be found by run.
+pub const RUN_LABEL: &str = "flux-compat.io/run";
+/// Label naming the scenario that owns a namespace.
+pub const SCENARIO_LABEL: &str = "flux-compat.io/scenario";
+
+/// The notification-controller Service that serves Receiver webhooks (`name:port`).
+pub const RECEIVER_SERVICE: &str = "webhook-receiver:80";
+
+/// Grace on top of a wait's own timeout before the engine gives up on the operation itself, so a
+/// wait reports what it last saw instead of being cut off.
+const WAIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything about the cell a scenario runs in.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub run_id: String,
+    pub cell_id: String,
+    pub kubernetes: KubeMinor,
+    pub flux: FluxVersion,
+    /// The newest patch of the previous Flux minor (`flux.previousVersion`), if the matrix has one.
+    pub previous_flux: Option<FluxVersion>,
+    pub flux_namespace: String,
+    pub channel: String,
+    pub channel_fips: bool,
+    pub components: Vec<Component>,
+    /// Default step timeout (matrix `timeouts.step`).
+    pub step_timeout: Duration,
+    /// Time allowed for deleting the scenario namespace.
+    pub teardown_timeout: Duration,
+}
+
+impl Cell {
+    fn traits(&self) -> CellTraits<'_> {
+        CellTraits {
+            flux: &self.flux,
+            kubernetes: self.kubernetes,
+            channel: &self.channel,
+            channel_fips: self.channel_fips,
+            components: &self.components,
+        }
+    }
+}
+
+/// Where a scenario's diagnostics go: `dir` on disk, `relative` as recorded in the report.
+#[derive(Clone, Debug)]
+pub struct Artifacts {
+    pub dir: PathBuf,
+    pub relative: String,
+}
+
+/// The engine over the three collaborators the runner provides.
+pub struct Engine<'a, K, F, X> {
+    pub kube: &'a K,
+    pub fixtures: &'a F,
+    pub flux: &'a X,
+}
+
+/// A skipped scenario (not applicable to the cell, or the cell itself is skipped).
+pub fn skipped(scenario: &Scenario, reason: impl Into<String>) -> ScenarioResult {
+    ScenarioResult {
+        name: scenario.name.clone(),
+        tags: scenario.tags.clone(),
+        status: Status::Skip,
+        message: Some(reason.into()),
+        duration_ms: 0,
+        steps: Vec::new(),
+        diagnostics: None,
+        artifacts: None,
+        properties: BTreeMap::new(),
+    }
+}
+
+/// The scenario's own namespace: `<scenario>-<8 hex of run and cell>`, at most 49 characters.
+pub fn namespace_for(scenario: &str, cell: &Cell) -> String {
+    let mut h = Sha256::new();
+    h.update(cell.run_id.as_bytes());
+    h.update([0]);
+    h.update(cell.cell_id.as_bytes());
+    let digest = hex::encode(h.finalize());
+    format!("{scenario}-{}", &digest[..8])
+}
+
+/// How one step ended.
+struct Outcome {
+    status: Status,
+    message: Option<String>,
+}
+
+impl Outcome {
+    fn pass() -> Self {
+        Self {
+            status: Status::Pass,
+            message: None,
+        }
+    }
+    fn fail(m: impl Into<String>) -> Self {
+        Self {
+            status: Status::Fail,
+            message: Some(m.into()),
+        }
+    }
+    fn error(m: impl Into<String>) -> Self {
+        Self {
+            status: Status::Error,
+            message: Some(m.into()),
+        }
+    }
+    /// Operation errors: `NotFound`/`Misbehaved` are the product's, `Infra` the harness's.
+    fn from_ops(e: OpsError) -> Self {
+        match e {
+            OpsError::Infra { .. } => Self::error(e.to_string()),
+            _ => Self::fail(e.to_string()),
+        }
+    }
+}
+
+/// Mutable state of one scenario run.
+struct Run {
+    namespace: String,
+    vars: BTreeMap<String, String>,
+    /// Objects applied or referenced, in first-touch order, for diagnostics.
+    touched: Vec<ObjectKey>,
+    /// Kind → apiVersion of applied objects, to resolve references that give only a kind.
+    applied_kinds: BTreeMap<String, String>,
+    /// Set by `installFlux` until a successful `upgradeFlux`: the cell's Flux must be restored.
+    flux_displaced: bool,
+}
+
+impl Run {
+    fn touch(&mut self, key: &ObjectKey) {
+        if !self.touched.contains(key) {
+            self.touched.push(key.clone());
+        }
+    }
+
+    fn resolve(&self, r: &ObjectRef, flux: &FluxVersion) -> Result<ObjectKey, String> {
+        let api_version = r
+            .api_version
+            .clone()
+            .or_else(|| self.applied_kinds.get(&r.kind).cloned())
+            .or_else(|| {
+                flux_api::is_flux_kind(&r.kind)
+                    .then(|| flux_api::latest_api_version(flux, &r.kind))
+                    .flatten()
+            })
+            .or_else(|| flux_api::default_api_version(&r.kind))
+            .ok_or_else(|| format!("cannot tell the apiVersion of kind `{}`", r.kind))?;
+        Ok(ObjectKey {
+            api_version,
+            kind: r.kind.clone(),
+            namespace: if flux_api::CLUSTER_SCOPED_KINDS.contains(&r.kind.as_str()) {
+                None
+            } else {
+                Some(self.render(r.namespace.as_deref().unwrap_or("${{ namespace }}"))?)
+            },
+            name: self.render(&r.name)?,
+        })
+    }
+
+    fn render(&self, text: &str) -> Result<String, String> {
+        template::render(text, &self.vars).map_err(|e| e.to_string())
+    }
+}
+
+impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
+    /// Run `scenario` in `cell`. Never panics on cluster behaviour and always returns a result:
+    /// skipped with the reason when the scenario does not apply, otherwise one `StepResult` per
+    /// step (unreached steps are skipped with the reason), `finally` steps always run, and the
+    /// namespace is always deleted. On fail/error, diagnostics of the touched objects are written
+    /// under `artifacts.dir` and summarised in the result.
+    pub async fn run(
+        &self,
+        scenario: &Scenario,
+        cell: &Cell,
+        artifacts: &Artifacts,
+        cancel: &CancellationToken,
+    ) -> ScenarioResult {
+        if let Some(reason) = scenario.applicability.skip_reason(&cell.traits()) {
+            return skipped(scenario, reason);
+        }
+        let started = Instant::now();
+        let deadline = started + scenario.timeout;
+        let namespace = namespace_for(&scenario.name, cell);
+        let mut run = Run {
+            vars: variables(cell, &namespace, self.fixtures.variables()),
+            namespace,
+            touched: Vec::new(),
+            applied_kinds: BTreeMap::new(),
+            flux_displaced: false,
+        };
+        let mut steps = Vec::new();
+
+        let setup = self.setup_namespace(scenario, cell, &run).await;
+        let setup_ok = setup.status == Status::Pass;
+        steps.push(step_result("create namespace", "setup", setup, started));
+
+        let mut blocked: Option<String> = (!setup_ok).then(|| "namespace setup failed".into());
+        for step in &scenario.steps {
+            if let Some(why) = &blocked {
+                steps.push(StepResult {
+                    name: step.name.clone(),
+                    kind: step.action.kind().into(),
+                    status: Status::Skip,
+                    message: Some(format!("not run: {why}")),
+                    duration_ms: 0,
+                });
+                continue;
+            }
+            let t0 = Instant::now();
+            let remaining = deadline.saturating_duration_since(t0);
+            let wanted = step.timeout.unwrap_or(cell.step_timeout);
+            let (budget, by_scenario) = if remaining < wanted {
+                (remaining, true)
+            } else {
+                (wanted, false)
+            };
+            let outcome = if cancel.is_cancelled() {
+                Outcome::error("cancelled before the step started")
+            } else if budget.is_zero() {
+                Outcome::fail(format!(
+                    "scenario timeout {} reached before the step started",
+                    humantime::format_duration(scenario.timeout)
+                ))
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => Outcome::error("cancelled"),
+                    o = self.guarded(step, cell, &mut run, budget) => o,
+                }
+            };
+            let mut outcome = outcome;
+            if by_scenario
+                && outcome.status == Status::Fail
+                && let Some(m) = &outcome.message
+            {
+                outcome.message = Some(format!(
+                    "{m} (cut to {} by the scenario timeout {})",
+                    humantime::format_duration(budget),
+                    humantime::format_duration(scenario.timeout)
+                ));
+            }
+            if outcome.status != Status::Pass {
+                blocked = Some(format!(
+                    "step `{}` {}",
+                    step.name,
+                    if outcome.status == Status::Fail {
+                        "failed"
+                    } else {
+                        "errored"
+                    }
+                ));
+            }
+            steps.push(step_result(&step.name, step.action.kind(), outcome, t0));
+        }
+
+        // Evidence first: `finally` cleans up exactly the objects a failure is about.
+        let failed = |steps: &[StepResult]| {
+            steps
+                .iter()
+                .any(|s| matches!(s.status, Status::Fail | Status::Error))
+        };
+        let mut diagnostics = None;
+        if failed(&steps) {
+            diagnostics = Some(
+                diagnostics::capture(self.kube, &run.namespace, &run.touched, &artifacts.dir).await,
+            );
+        }
+
+        // `finally` always runs, also after failure, timeout and cancellation; each step is
+        // bounded by its own timeout only, since the scenario budget may be spent.
+        if setup_ok {
+            for step in &scenario.finally {
+                let t0 = Instant::now();
+                let budget = step.timeout.unwrap_or(cell.step_timeout);
+                let outcome = self.guarded(step, cell, &mut run, budget).await;
+                steps.push(step_result(
+                    &format!("finally: {}", step.name),
+                    step.action.kind(),
+                    outcome,
+                    t0,
+                ));
+            }
+        }
+        if run.flux_displaced {
+            let t0 = Instant::now();
+            let outcome = match self.flux.upgrade(&cell.flux).await {
+                Ok(()) => Outcome::pass(),
+                Err(e) => Outcome::from_ops(e),
+            };
+            steps.push(step_result(
+                &format!("restore Flux {}", cell.flux),
+                "upgradeFlux",
+                outcome,
+                t0,
+            ));
+        }
+
+        let status = steps
+            .iter()
+            .fold(Status::Pass, |acc, s| acc.worst(s.status));
+        let message = steps
+            .iter()
+            .find(|s| matches!(s.status, Status::Fail | Status::Error))
+            .map(|s| {
+                format!(
+                    "step `{}` ({}): {}",
+                    s.name,
+                    s.kind,
+                    s.message.as_deref().unwrap_or("")
+                )
+            });
+        // Only cleanup failed: capture what is left now.
+        if diagnostics.is_none() && failed(&steps) {
+            diagnostics = Some(
+                diagnostics::capture(self.kube, &run.namespace, &run.touched, &artifacts.dir).await,
+            );
+        }
+        let artifacts_rel = diagnostics.as_ref().map(|_| artifacts.relative.clone());
+
+        let t0 = Instant::now();
+        let teardown = self.delete_namespace(&run.namespace, cell).await;
+        if teardown.status != Status::Pass {
+            steps.push(step_result("delete namespace", "teardown", teardown, t0));
+        }
+        let status = steps.iter().fold(status, |acc, s| acc.worst(s.status));
+        let mut properties = BTreeMap::new();
+        properties.insert("namespace".into(), run.namespace.clone());
+        ScenarioResult {
+            name: scenario.name.clone(),
+            tags: scenario.tags.clone(),
+            status,
+            message: message.or_else(|| {
+                steps
+                    .iter()
+                    .find(|s| s.status == Status::Error)
+                    .and_then(|s| s.message.clone())
+            }),
+            duration_ms: started.elapsed().as_millis() as u64,
+            steps,
+            diagnostics,
+            artifacts: artifacts_rel,
+            properties,
+        }
+    }
+
+    async fn setup_namespace(&self, scenario: &Scenario, cell: &Cell, run: &Run) -> Outcome {
+        let ns = json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": run.namespace,
+                "labels": {
+                    RUN_LABEL: label_value(&cell.run_id),
+                    SCENARIO_LABEL: scenario.name,
+                }
+            }
+        });
+        if let Err(e) = self.kube.apply(&[ns], None).await {
+            return Outcome::error(format!("create namespace `{}`: {e}", run.namespace));
+        }
+        let objects = match self.fixtures.namespace_objects(&run.namespace) {
+            Ok(o) => o,
+            Err(e) => return Outcome::error(format!("fixture objects: {e}")),
+        };
+        if !objects.is_empty()
+            && let Err(e) = self.kube.apply(&objects, Some(&run.namespace)).await
+        {
+            return Outcome::error(format!("apply fixture Secrets: {e}"));
+        }
+        Outcome::pass()
+    }
+
+    async fn delete_namespace(&self, namespace: &str, cell: &Cell) -> Outcome {
+        let key = ObjectKey {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            namespace: None,
+            name: namespace.into(),
+        };
+        match self.kube.delete(&key).await {
+            Ok(()) | Err(OpsError::NotFound(_)) => {}
+            Err(e) => return Outcome::error(format!("delete namespace: {e}")),
+        }
+        match self
+            .kube
+            .wait(&Target::Object(key), &gone_check, cell.teardown_timeout)
+            .await
+        {
+            Ok(WaitOutcome::Done) => Outcome::pass(),
+            Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => Outcome::error(format!(
+                "namespace `{namespace}` still present after {}: {m}",
+                humantime::format_duration(cell.teardown_timeout)
+            )),
+            Err(e) => Outcome::error(format!("delete namespace: {e}")),
+        }
+    }
+
+    /// A step under its budget: waits get the budget themselves (to report what they last saw);
+    /// the operation as a whole is cut off after a grace period as a harness error.
+    async fn guarded(&self, step: &Step, cell: &Cell, run: &mut Run, budget: Duration) -> Outcome {
+        match tokio::time::timeout(budget + WAIT_GRACE, self.execute(step, cell, run, budget)).await
+        {
+            Ok(o) => o,
+            Err(_) => Outcome::error(format!(
+                "the operation did not return within {}",
+                humantime::format_duration(budget + WAIT_GRACE)
+            )),
+        }
+    }
+
+    async fn execute(&self, step: &Step, cell: &Cell, run: &mut Run, budget: Duration) -> Outcome {
+        match &step.action {
+            Action::Apply { manifests } => self.apply(manifests, cell, run).await,
+            Action::WaitFor(w) => {
+                let key = match run.resolve(&w.object, &cell.flux) {
+                    Ok(k) => k,
+                    Err(e) => return Outcome::error(e),
+                };
+                run.touch(&key);
+                let message = match w.message.as_deref().map(|m| compile(run, m)).transpose() {
+                    Ok(m) => m,
+                    Err(e) => return Outcome::error(e),
+                };
+                let what = match &w.condition {
+                    None => "Ready".to_string(),
+                    Some(c) => format!("{c}={}", w.status),
+                };
+                let result = match &w.condition {
+                    None => {
+                        self.kube
+                            .wait(&Target::Object(key.clone()), &checks::ready, budget)
+                            .await
+                    }
+                    Some(c) => {
+                        let want = ConditionWant {
+                            condition: c,
+                            status: &w.status,
+                            reason: w.reason.as_deref(),
+                            message: message.as_ref(),
+                        };
+                        let check = |o: Observed<'_>| checks::condition_is(o, &want);
+                        self.kube
+                            .wait(&Target::Object(key.clone()), &check, budget)
+                            .await
+                    }
+                };
+                judge_wait(result, &key, &what, budget)
+            }
+            Action::ExpectFailure(e) => {
+                let key = match run.resolve(&e.object, &cell.flux) {
+                    Ok(k) => k,
+                    Err(err) => return Outcome::error(err),
+                };
+                run.touch(&key);
+                let message = match e.message.as_deref().map(|m| compile(run, m)).transpose() {
+                    Ok(m) => m,
+                    Err(err) => return Outcome::error(err),
+                };
+                let want = ConditionWant {
+                    condition: &e.condition,
+                    status: "False",
+                    reason: e.reason.as_deref(),
+                    message: message.as_ref(),
+                };
+                let check = |o: Observed<'_>| checks::failed_as(o, &want);
+                let result = self
+                    .kube
+                    .wait(&Target::Object(key.clone()), &check, budget)
+                    .await;
+                let mut what = format!("{}=False", e.condition);
+                if let Some(r) = &e.reason {
+                    what.push_str(&format!(" with reason `{r}`"));
+                }
+                if let Some(m) = &e.message {
+                    what.push_str(&format!(" with message matching `{m}`"));
+                }
+                judge_wait(
+                    result,
+                    &key,
+                    &format!("the expected failure {what}"),
+                    budget,
+                )
+            }
+            Action::Assert(a) => self.assert(a, cell, run, budget).await,
+            Action::Delete { object, wait, gone } => {
+                let key = match run.resolve(object, &cell.flux) {
+                    Ok(k) => k,
+                    Err(e) => return Outcome::error(e),
+                };
+                run.touch(&key);
+                if let Err(e) = self.kube.delete(&key).await {
+                    return Outcome::from_ops(e);
+                }
+                if !*wait {
+                    return Outcome::pass();
+                }
+                let until = Instant::now() + budget;
+                let r = self
+                    .kube
+                    .wait(&Target::Object(key.clone()), &gone_check, budget)
+                    .await;
+                let o = judge_wait(r, &key, "deletion", budget);
+                if o.status != Status::Pass {
+                    return o;
+                }
+                for g in gone {
+                    let gk = match run.resolve(g, &cell.flux) {
+                        Ok(k) => k,
+                        Err(e) => return Outcome::error(e),
+                    };
+                    run.touch(&gk);
+                    let left = until.saturating_duration_since(Instant::now());
+                    let r = self
+                        .kube
+                        .wait(&Target::Object(gk.clone()), &gone_check, left)
+                        .await;
+                    let o = judge_wait(r, &gk, "pruning / garbage collection", left);
+                    if o.status != Status::Pass {
+                        return o;
+                    }
+                }
+                Outcome::pass()
+            }
+            Action::Patch { object, patch } => {
+                let key = match run.resolve(object, &cell.flux) {
+                    Ok(k) => k,
+                    Err(e) => return Outcome::error(e),
+                };
+                run.touch(&key);
+                match self.kube.patch_merge(&key, patch).await {
+                    Ok(()) => Outcome::pass(),
+                    Err(e) => Outcome::from_ops(e),
+                }
+            }
+            Action::GitPush(g) => {
+                let mut files = BTreeMap::new();
+                for (path, content) in &g.files {
+                    match run.render(content) {
+                        Ok(c) => files.insert(path.clone(), c),
+                        Err(e) => return Outcome::error(format!("file `{path}`: {e}")),
+                    };
+                }
+                let req = GitPushRequest {
+                    repository: g.repository.clone(),
+                    message: g.message.clone(),
+                    files,
+                    remove: g.remove.clone(),
+                    tag: g.tag.clone(),
+                };
+                match self.fixtures.git_push(&req).await {
+                    Ok(sha) => {
+                        run.vars.insert("git.lastCommit".into(), sha);
+                        Outcome::pass()
+                    }
+                    // A fixture that cannot be pushed to is the harness's problem, whatever the cause.
+                    Err(e) => Outcome::error(format!("push to fixture `{}`: {e}", g.repository)),
+                }
+            }
+            Action::InstallFlux { version } => {
+                let v = match run.render(version).map(|v| v.parse::<FluxVersion>()) {
+                    Ok(Ok(v)) => v,
+                    Ok(Err(e)) => return Outcome::error(e.to_string()),
+                    Err(e) => return Outcome::error(e),
+                };
+                run.flux_displaced = true;
+                match self.flux.install(&v).await {
+                    Ok(()) => Outcome::pass(),
+                    Err(OpsError::Misbehaved(m)) => {
+                        Outcome::error(format!("install Flux {v} (a setup step): {m}"))
+                    }
+                    Err(e) => Outcome::error(format!("install Flux {v}: {e}")),
+                }
+            }
+            Action::TriggerReceiver { object } => {
+                let key = match run.resolve(object, &cell.flux) {
+                    Ok(k) => k,
+                    Err(e) => return Outcome::error(e),
+                };
+                run.touch(&key);
+                let receiver = match self.kube.get(&key).await {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Outcome::fail(format!("`{key}` not found")),
+                    Err(e) => return Outcome::from_ops(e),
+                };
+                let Some(path) = receiver
+                    .pointer("/status/webhookPath")
+                    .and_then(Value::as_str)
+                else {
+                    return Outcome::fail(format!(
+                        "`{key}` has no `status.webhookPath`; wait for it to be Ready first"
+                    ));
+                };
+                match self
+                    .kube
+                    .post_service(&cell.flux_namespace, RECEIVER_SERVICE, path)
+                    .await
+                {
+                    Ok(code) if (200..300).contains(&code) => Outcome::pass(),
+                    Ok(code) => Outcome::fail(format!(
+                        "notification-controller answered HTTP {code} for `{path}`"
+                    )),
+                    Err(e) => Outcome::from_ops(e),
+                }
+            }
+            Action::UpgradeFlux => match self.flux.upgrade(&cell.flux).await {
+                Ok(()) => {
+                    run.flux_displaced = false;
+                    Outcome::pass()
+                }
+                Err(e) => Outcome::from_ops(e),
+            },
+        }
+    }
+
+    async fn apply(&self, manifests: &str, cell: &Cell, run: &mut Run) -> Outcome {
+        let text = match run.render(manifests) {
+            Ok(t) => t,
+            Err(e) => return Outcome::error(e),
+        };
+        let objects = match parse_manifests(&text) {
+            Ok(o) => o,
+            Err(e) => return Outcome::error(e),
+        };
+        for o in &objects {
+            let (Some(api), Some(kind)) = (
+                o.get("apiVersion").and_then(Value::as_str),
+                o.get("kind").and_then(Value::as_str),
+            ) else {
+                return Outcome::error("manifest without apiVersion or kind");
+            };
+            // Validation proves this for the matrix; this guards runs built outside it.
+            if let flux_api::Served::No(why) = flux_api::served(&cell.flux, api, kind) {
+                return Outcome::error(format!("manifest `{kind}`: {why}"));
+            }
+            run.applied_kinds.insert(kind.to_string(), api.to_string());
+        }
+        match self.kube.apply(&objects, Some(&run.namespace)).await {
+            Ok(keys) => {
+                for k in &keys {
+                    run.touch(k);
+                }
+                Outcome::pass()
+            }
+            Err(e) => {
+                // Record what was meant to be applied, so diagnostics show what did land.
+                for k in objects.iter().filter_map(ObjectKey::of) {
+                    run.touch(&k);
+                }
+                Outcome::from_ops(e)
+            }
+        }
+    }
+
+    async fn assert(
+        &self,
+        a: &crate::model::scenario::Assert,
+        cell: &Cell,
+        run: &mut Run,
+        budget: Duration,
+    ) -> Outcome {
+        // Assertions hold eventually: each is watched until true or the step budget is spent.
+        let until = Instant::now() + budget;
+        let left = || until.saturating_duration_since(Instant::now());
+        if let Some(obj) = &a.object
+            && (!a.fields.is_empty() || a.contains.is_some())
+        {
+            let key = match run.resolve(obj, &cell.flux) {
+                Ok(k) => k,
+                Err(e) => return Outcome::error(e),
+            };
+            run.touch(&key);
+            let mut compiled = Vec::new();
+            for f in &a.fields {
+                let path = match checks::parse_path(&f.path) {
+                    Ok(p) => p,
+                    Err(e) => return Outcome::error(e),
+                };
+                let re = match f.matches.as_deref().map(Regex::new).transpose() {
+                    Ok(r) => r,
+                    Err(e) => return Outcome::error(e.to_string()),
+                };
+                compiled.push((f, path, re));
+            }
+            let check = |o: Observed<'_>| {
+                let Observed::Object(Some(obj)) = o else {
+                    return Verdict::Pending("not found".into());
+                };
+                for (f, path, re) in &compiled {
+                    let got = checks::lookup(obj, path);
+                    let bad = match (got, &f.equals, re, f.exists) {
+                        (_, _, _, Some(want)) if got.is_some() != want => Some(if want {
+                            format!("`{}` does not exist", f.path)
+                        } else {
+                            format!("`{}` exists ({})", f.path, got.unwrap_or(&Value::Null))
+                        }),
+                        (Some(v), Some(want), _, _) if v != want => {
+                            Some(format!("`{}` is {v}, expected {want}", f.path))
+                        }
+                        (Some(v), _, Some(re), _) => {
+                            let text = v.as_str().map(str::to_string).unwrap_or(v.to_string());
+                            (!re.is_match(&text)).then(|| {
+                                format!("`{}` is {v}, expected to match `{}`", f.path, re.as_str())
+                            })
+                        }
+                        (None, Some(_), _, _) | (None, _, Some(_), _) => {
+                            Some(format!("`{}` does not exist", f.path))
+                        }
+                        _ => None,
+                    };
+                    if let Some(b) = bad {
+                        return Verdict::Pending(b);
+                    }
+                }
+                if let Some(c) = &a.contains
+                    && let Err(e) = checks::contains(obj, c, "")
+                {
+                    return Verdict::Pending(e);
+                }
+                Verdict::Done
+            };
+            let r = self
+                .kube
+                .wait(&Target::Object(key.clone()), &check, left())
+                .await;
+            let o = judge_wait(r, &key, "the asserted content", budget);
+            if o.status != Status::Pass {
+                return o;
+            }
+        }
+        if let Some(c) = &a.count {
+            let api_version = match c
+                .api_version
+                .clone()
+                .or_else(|| run.applied_kinds.get(&c.kind).cloned())
+                .or_else(|| flux_api::default_api_version(&c.kind))
+            {
+                Some(a) => a,
+                None => {
+                    return Outcome::error(format!(
+                        "cannot tell the apiVersion of kind `{}`",
+                        c.kind
+                    ));
+                }
+            };
+            let namespace = if flux_api::CLUSTER_SCOPED_KINDS.contains(&c.kind.as_str()) {
+                None
+            } else {
+                match run.render(c.namespace.as_deref().unwrap_or("${{ namespace }}")) {
+                    Ok(n) => Some(n),
+                    Err(e) => return Outcome::error(e),
+                }
+            };
+            let q = ListQuery {
+                api_version,
+                kind: c.kind.clone(),
+                namespace,
+                label_selector: match c
+                    .label_selector
+                    .as_deref()
+                    .map(|l| run.render(l))
+                    .transpose()
+                {
+                    Ok(l) => l,
+                    Err(e) => return Outcome::error(e),
+                },
+            };
+            let want = c.equals as usize;
+            let check = |o: Observed<'_>| match o {
+                Observed::List(items) if items.len() == want => Verdict::Done,
+                Observed::List(items) => Verdict::Pending(format!(
+                    "{} {}(s) present: {}",
+                    items.len(),
+                    q.kind,
+                    items
+                        .iter()
+                        .filter_map(|i| i.pointer("/metadata/name").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                Observed::Object(_) => Verdict::Failed("count needs a list".into()),
+            };
+            match self
+                .kube
+                .wait(&Target::List(q.clone()), &check, left())
+                .await
+            {
+                Ok(WaitOutcome::Done) => {}
+                Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => {
+                    return Outcome::fail(format!(
+                        "expected {want} {}(s){} {}: {m}",
+                        q.kind,
+                        q.label_selector
+                            .as_deref()
+                            .map(|s| format!(" matching `{s}`"))
+                            .unwrap_or_default(),
+                        q.namespace
+                            .as_deref()
+                            .map(|n| format!("in `{n}`"))
+                            .unwrap_or_else(|| "cluster-wide".into())
+                    ));
+                }
+                Err(e) => return Outcome::from_ops(e),
+            }
+        }
+        if let Some(e) = &a.event {
+            let key = match e
+                .object
+                .as_ref()
+                .map(|o| run.resolve(o, &cell.flux))
+                .transpose()
+            {
+                Ok(k) => k,
+                Err(err) => return Outcome::error(err),
+            };
+            if let Some(k) = &key {
+                run.touch(k);
+            }
+            let re = match e.message.as_deref().map(Regex::new).transpose() {
+                Ok(r) => r,
+                Err(err) => return Outcome::error(err.to_string()),
+            };
+            let want = EventWant {
+                kind: key.as_ref().map(|k| k.kind.as_str()),
+                name: key.as_ref().map(|k| k.name.as_str()),
+                namespace: None,
+                reason: e.reason.as_deref(),
+                message: re.as_ref(),
+            };
+            let q = ListQuery {
+                api_version: "v1".into(),
+                kind: "Event".into(),
+                namespace: Some(run.namespace.clone()),
+                label_selector: None,
+            };
+            let check = |o: Observed<'_>| checks::has_event(o, &want);
+            match self.kube.wait(&Target::List(q), &check, left()).await {
+                Ok(WaitOutcome::Done) => {}
+                Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => return Outcome::fail(m),
+                Err(err) => return Outcome::from_ops(err),
+            }
+        }
+        if let Some(w) = &a.webhook {
+            let key = match w
+                .object
+                .as_ref()
+                .map(|o| run.resolve(o, &cell.flux))
+                .transpose()
+            {
+                Ok(k) => k,
+                Err(err) => return Outcome::error(err),
+            };
+            let re = match w.message.as_deref().map(Regex::new).transpose() {
+                Ok(r) => r,
+                Err(err) => return Outcome::error(err.to_string()),
+            };
+            // Only this scenario's deliveries count: the sink is shared by the cell.
+            let want = EventWant {
+                kind: key.as_ref().map(|k| k.kind.as_str()),
+                name: key.as_ref().map(|k| k.name.as_str()),
+                namespace: Some(&run.namespace),
+                reason: w.reason.as_deref(),
+                message: re.as_ref(),
+            };
+            let check = |o: Observed<'_>| checks::has_event(o, &want);
+            match self.fixtures.wait_webhook(&check, left()).await {
+                Ok(WaitOutcome::Done) => {}
+                Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => {
+                    return Outcome::fail(format!("webhook sink: {m}"));
+                }
+                Err(err) => return Outcome::error(format!("webhook sink: {err}")),
+            }
+        }
+        Outcome::pass()
+    }
+}
+
+fn gone_check(o: Observed<'_>) -> Verdict {
+    match o {
+        Observed::Object(None) => Verdict::Done,
+        Observed::Object(Some(obj)) => {
+            let finalizers = obj
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .map(|f| {
+                    f.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+            Verdict::Pending(match (deleting, finalizers.is_empty()) {
+                (true, false) => format!("still present, deleting, finalizers: {finalizers}"),
+                (true, true) => "still present, deleting".into(),
+                (false, _) => "still present, not being deleted".into(),
+            })
+        }
+        Observed::List(_) => Verdict::Failed("deletion needs a single object".into()),
+    }
+}
+
+/// Turn a wait's result into a step outcome: not reaching the state is the product's failure,
+/// an API problem the harness's error.
+fn judge_wait(
+    r: Result<WaitOutcome, OpsError>,
+    key: &ObjectKey,
+    what: &str,
+    budget: Duration,
+) -> Outcome {
+    match r {
+        Ok(WaitOutcome::Done) => Outcome::pass(),
+        Ok(WaitOutcome::Failed(m)) => {
+            Outcome::fail(format!("`{key}`: {what} cannot be reached: {m}"))
+        }
+        Ok(WaitOutcome::TimedOut(m)) => Outcome::fail(format!(
+            "`{key}`: {what} not reached within {}; last seen: {m}",
+            humantime::format_duration(budget)
+        )),
+        Err(e) => Outcome::error(format!("`{key}`: {e}")),
+    }
+}
+
+fn compile(run: &Run, pattern: &str) -> Result<Regex, String> {
+    let rendered = run.render(pattern)?;
+    Regex::new(&rendered).map_err(|e| format!("pattern `{rendered}`: {e}"))
+}
+
+fn step_result(name: &str, kind: &str, o: Outcome, t0: Instant) -> StepResult {
+    StepResult {
+        name: name.to_string(),
+        kind: kind.to_string(),
+        status: o.status,
+        message: o.message,
+        duration_ms: t0.elapsed().as_millis() as u64,
+    }
+}
+
+/// Label values are at most 63 characters of `[A-Za-z0-9._-]`.
+fn label_value(s: &str) -> String {
+    let v: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    v.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
+/// The template variables of a scenario run in a cell.
+pub fn variables(
+    cell: &Cell,
+    namespace: &str,
+    fixtures: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut v = fixtures;
+    v.insert("namespace".into(), namespace.into());
+    v.insert("run.id".into(), cell.run_id.clone());
+    v.insert("cell.id".into(), cell.cell_id.clone());
+    v.insert("kubernetes.minor".into(), cell.kubernetes.to_string());
+    v.insert("flux.version".into(), cell.flux.to_string());
+    if let Some(p) = &cell.previous_flux {
+        v.insert("flux.previousVersion".into(), p.to_string());
+    }
+    v.insert("flux.namespace".into(), cell.flux_namespace.clone());
+    v.insert("channel.name".into(), cell.channel.clone());
+    v.insert("channel.fips".into(), cell.channel_fips.to_string());
+    v
+}
+
+/// Multi-document YAML into objects, skipping empty documents.
+pub fn parse_manifests(text: &str) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let v: Value = serde::Deserialize::deserialize(doc)
+            .map_err(|e| format!("manifest document {}: {e}", i + 1))?;
+        match v {
+            Value::Null => {}
+            Value::Object(_) => out.push(v),
+            _ => return Err(format!("manifest document {} is not a mapping", i + 1)),
+        }
+    }
+    Ok(out)
+}

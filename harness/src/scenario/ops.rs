@@ -1,0 +1,193 @@
+//! The engine's view of the world outside it: the cluster (`KubeOps`, implemented over `k8s`),
+//! the fixture plane (`FixtureOps`) and the Flux installer (`FluxOps`), both implemented by the
+//! runner. Traits only, so the engine is tested with doubles and never owns a client.
+
+use crate::model::FluxVersion;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+/// A fully resolved object reference.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub api_version: String,
+    pub kind: String,
+    /// `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The key of a manifest, if it names `apiVersion`, `kind` and `metadata.name`.
+    pub fn of(obj: &Value) -> Option<Self> {
+        Some(Self {
+            api_version: obj.get("apiVersion")?.as_str()?.to_string(),
+            kind: obj.get("kind")?.as_str()?.to_string(),
+            namespace: obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            name: obj.pointer("/metadata/name")?.as_str()?.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// Objects of one kind, optionally in one namespace and matching a label selector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+}
+
+/// What a wait watches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Object(ObjectKey),
+    List(ListQuery),
+}
+
+/// What the watch currently sees.
+#[derive(Clone, Copy, Debug)]
+pub enum Observed<'a> {
+    /// `None`: the object does not exist (yet, or any more).
+    Object(Option<&'a Value>),
+    List(&'a [Value]),
+}
+
+/// A predicate's judgement of one observation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not there yet; the text says what was last seen (reported on timeout).
+    Pending(String),
+    Done,
+    /// Will not get there (for example `Stalled=True`): stop waiting.
+    Failed(String),
+}
+
+/// How a wait ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WaitOutcome {
+    Done,
+    Failed(String),
+    /// The timeout passed; the text is the last `Pending` description.
+    TimedOut(String),
+}
+
+/// A predicate over observations, evaluated on every watch event.
+pub type Check<'a> = &'a (dyn Fn(Observed<'_>) -> Verdict + Send + Sync);
+
+/// Why an operation did not complete. The variant decides fail versus error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpsError {
+    /// The object is not there; a product outcome when the scenario expected it.
+    #[error("`{0}` not found")]
+    NotFound(String),
+    /// The product misbehaved (for example Flux controllers never became ready after an upgrade).
+    #[error("{0}")]
+    Misbehaved(String),
+    /// The harness or infrastructure failed (API unreachable, fixture push rejected).
+    #[error("{action}: {message}")]
+    Infra { action: String, message: String },
+}
+
+impl OpsError {
+    pub fn infra(action: impl Into<String>, message: impl fmt::Display) -> Self {
+        OpsError::Infra {
+            action: action.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The cluster operations the engine needs. Implemented over the `k8s` module (server-side
+/// apply with discovery, watch-based waits); tests use an in-memory double.
+pub trait KubeOps: Send + Sync {
+    /// Server-side apply, in order; namespaced objects that name no namespace go to
+    /// `default_namespace`. Returns the keys of the applied objects as applied.
+    fn apply(
+        &self,
+        objects: &[Value],
+        default_namespace: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<ObjectKey>, OpsError>> + Send;
+    fn get(&self, key: &ObjectKey) -> impl Future<Output = Result<Option<Value>, OpsError>> + Send;
+    fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Vec<Value>, OpsError>> + Send;
+    /// Start deleting; `NotFound` when there is nothing to delete.
+    fn delete(&self, key: &ObjectKey) -> impl Future<Output = Result<(), OpsError>> + Send;
+    /// JSON merge patch; `NotFound` when the object does not exist.
+    fn patch_merge(
+        &self,
+        key: &ObjectKey,
+        patch: &Value,
+    ) -> impl Future<Output = Result<(), OpsError>> + Send;
+    /// POST an empty JSON body to `path` of Service `service` (`name:port`) in `namespace`
+    /// through the API server's service proxy; returns the HTTP status code.
+    fn post_service(
+        &self,
+        namespace: &str,
+        service: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<u16, OpsError>> + Send;
+    /// Watch `target` until `check` says `Done` or `Failed`, or `timeout` passes. Watch-based:
+    /// every change is judged, nothing is polled on a timer.
+    fn wait(
+        &self,
+        target: &Target,
+        check: Check<'_>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<WaitOutcome, OpsError>> + Send;
+}
+
+/// A commit to push to a fixture git repository (templates already rendered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitPushRequest {
+    pub repository: String,
+    pub message: String,
+    pub files: BTreeMap<String, String>,
+    pub remove: Vec<String>,
+    pub tag: Option<String>,
+}
+
+/// The fixture plane as the engine needs it; the runner implements it over `fixtures`.
+pub trait FixtureOps: Send + Sync {
+    /// Values of the `fixtures.*` template variables for this cell.
+    fn variables(&self) -> BTreeMap<String, String>;
+    /// Objects every scenario namespace needs, for `namespace`: the Secrets named by
+    /// `fixtures.caSecret` (`ca.crt`, plus git/Helm credentials when auth is on) and
+    /// `fixtures.authSecret` (a dockerconfigjson). Scenarios reference both unconditionally, so
+    /// with auth off the latter must still exist, e.g. with `{"auths":{}}`.
+    fn namespace_objects(&self, namespace: &str) -> Result<Vec<Value>, OpsError>;
+    /// Commit (and tag) on branch `main`; returns the new commit SHA.
+    fn git_push(
+        &self,
+        push: &GitPushRequest,
+    ) -> impl Future<Output = Result<String, OpsError>> + Send;
+    /// Watch the webhook sink's received payloads until `check` (over the list of JSON bodies
+    /// received so far) is done, or `timeout` passes.
+    fn wait_webhook(
+        &self,
+        check: Check<'_>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<WaitOutcome, OpsError>> + Send;
+}
+
+/// Changing the cell's Flux installation; the runner implements it over `flux`.
+pub trait FluxOps: Send + Sync {
+    /// Replace the installed Flux with `version` (same channel) and wait until it runs.
+    fn install(&self, version: &FluxVersion) -> impl Future<Output = Result<(), OpsError>> + Send;
+    /// Upgrade the installed Flux in place to `version` and wait until it runs.
+    /// `Misbehaved` when the controllers do not become ready (a failure of the product).
+    fn upgrade(&self, version: &FluxVersion) -> impl Future<Output = Result<(), OpsError>> + Send;
+}

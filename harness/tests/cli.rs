@@ -1,0 +1,237 @@
+//! The command line end to end: every invalid sample gives its exact diagnostics and exit 2;
+//! the default matrix validates and plans to 18 cells; partitions cover the plan exactly once.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(support::binary())
+        .current_dir(dir)
+        .args(args)
+        .env_remove("FLUX_COMPAT_MATRIX")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("binary runs")
+}
+
+fn run(args: &[&str]) -> Output {
+    run_in(&support::root(), args)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn every_invalid_sample_gives_its_expected_diagnostics_and_exit_2() {
+    let dir = support::root().join("fixtures/invalid");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let case = entry.unwrap().path();
+        if !case.is_dir() || case.file_name().unwrap() == "_common" {
+            continue;
+        }
+        let expected = std::fs::read_to_string(case.join("expected.txt"))
+            .unwrap_or_else(|_| panic!("{} has no expected.txt", case.display()));
+        let out = run_in(&case, &["validate"]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}: {}",
+            case.display(),
+            stderr(&out)
+        );
+        let got: Vec<String> = stderr(&out)
+            .lines()
+            .filter(|l| !l.starts_with("error: "))
+            .map(str::to_string)
+            .collect();
+        let want: Vec<String> = expected
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(got, want, "diagnostics of {}", case.display());
+        assert!(stderr(&out).contains(&format!("error: {} problem(s)", want.len())));
+        assert!(!stderr(&out).contains("panicked"));
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} samples found");
+}
+
+#[test]
+fn the_default_matrix_validates() {
+    let out = run(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("6 Kubernetes minor(s), 3 channel(s)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+fn plan_json(extra: &[&str]) -> Value {
+    let mut args = vec!["plan", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).expect("plan json parses")
+}
+
+fn cell_ids(plan: &Value) -> Vec<String> {
+    plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn default_plan_has_18_cells_six_minors_by_three_channels() {
+    let plan = plan_json(&[]);
+    let cells = plan["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 18);
+    let minors: BTreeSet<&str> = cells
+        .iter()
+        .map(|c| c["kubernetes"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        minors,
+        ["1.32", "1.33", "1.34", "1.35", "1.36", "1.37"]
+            .into_iter()
+            .collect()
+    );
+    let channels: BTreeSet<&str> = cells
+        .iter()
+        .map(|c| c["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        channels,
+        ["fips", "mainline", "upstream"].into_iter().collect()
+    );
+    for c in cells {
+        let image = c["nodeImage"].as_str().unwrap();
+        assert!(image.contains("@sha256:"), "{image}");
+        assert!(!c["scenarios"].as_array().unwrap().is_empty());
+    }
+    // The table says the same.
+    let table = stdout(&run(&["plan"]));
+    assert!(
+        table.contains("18 cell(s) (18 to run, 0 skipped)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn github_matrix_is_a_valid_strategy_matrix() {
+    let out = run(&["plan", "--format", "github-matrix"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let include = v["include"].as_array().unwrap();
+    assert_eq!(include.len(), 18);
+    for e in include {
+        for key in ["cell", "kubernetes", "channel", "flux", "provider"] {
+            assert!(e[key].is_string(), "{key} missing in {e}");
+        }
+        assert!(e["fips"].is_boolean());
+    }
+    assert_eq!(
+        v.as_object().unwrap().len(),
+        1,
+        "only `include` at the top level"
+    );
+}
+
+#[test]
+fn partitions_cover_the_plan_exactly_once() {
+    let all: BTreeSet<String> = cell_ids(&plan_json(&[])).into_iter().collect();
+    for strategy in ["hash", "slice"] {
+        for n in 1..=5 {
+            let mut union = BTreeSet::new();
+            let mut total = 0;
+            for i in 1..=n {
+                let ids = cell_ids(&plan_json(&["--partition", &format!("{strategy}:{i}/{n}")]));
+                total += ids.len();
+                union.extend(ids);
+            }
+            assert_eq!(union, all, "{strategy} over {n} shards");
+            assert_eq!(total, all.len(), "{strategy} over {n} shards overlaps");
+        }
+    }
+}
+
+#[test]
+fn bad_partitions_and_unknown_filters_are_usage_errors() {
+    for (args, needle) in [
+        (vec!["plan", "--partition", "hash:4/3"], "out of range"),
+        (vec!["plan", "--partition", "hash:0/3"], "out of range"),
+        (
+            vec!["plan", "--partition", "mod:1/3"],
+            "known strategies: `hash`, `slice`",
+        ),
+        (
+            vec!["plan", "--channel", "fipz"],
+            "known channels: `upstream`, `mainline`, `fips`",
+        ),
+        (
+            vec!["plan", "--scenario", "nope"],
+            "unknown scenario `nope`; known scenarios:",
+        ),
+        (
+            vec!["plan", "--k8s", "1.99"],
+            "unknown Kubernetes minor `1.99`",
+        ),
+        (vec!["plan", "--flux", "2.9"], "not a Flux version"),
+        (vec!["plan", "--format", "yaml"], "invalid value 'yaml'"),
+        (
+            vec!["--matrix", "does-not-exist.yaml", "validate"],
+            "does-not-exist.yaml:1:1: cannot read file",
+        ),
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn filters_select_cells_and_scenarios() {
+    let plan = plan_json(&["--channel", "fips", "--k8s", "1.37"]);
+    assert_eq!(cell_ids(&plan), vec!["1.37-fips-v2.9.4-kind"]);
+    let plan = plan_json(&["--cell", "1.3[!]*"]);
+    assert!(cell_ids(&plan).is_empty());
+    let plan = plan_json(&["--cell", "1.3?-upstream-*"]);
+    assert_eq!(cell_ids(&plan).len(), 6);
+    // A disabled provider is planned when asked for, with its declared minor.
+    let plan = plan_json(&["--provider", "eks-lts"]);
+    let ids = cell_ids(&plan);
+    assert_eq!(ids.len(), 3);
+    assert!(
+        ids.iter()
+            .all(|i| i.starts_with("1.32-") && i.ends_with("-eks-lts")),
+        "{ids:?}"
+    );
+}
+
+#[test]
+fn help_is_available_for_every_command() {
+    for args in [
+        vec!["--help"],
+        vec!["validate", "--help"],
+        vec!["plan", "--help"],
+        vec!["report", "merge", "--help"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(stdout(&out).contains("Usage:"), "{args:?}");
+    }
+}

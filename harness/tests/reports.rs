@@ -1,0 +1,398 @@
+//! Reports against real consumers: junit.xml validates against the strict Ant schema (`xmllint`)
+//! and reads back through Python's `junitparser` with the same counts; results.json validates
+//! against its JSON Schema (`jsonschema`); shards merge; summary.md carries the grid.
+
+mod support;
+
+use flux_compat::model::results::*;
+use flux_compat::report::files::write_all;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+fn phase(name: &str, status: Status, message: Option<&str>) -> PhaseResult {
+    PhaseResult {
+        name: name.into(),
+        status,
+        message: message.map(Into::into),
+        duration_ms: 1234,
+        diagnostics: None,
+    }
+}
+
+fn scenario(name: &str, status: Status, message: Option<&str>) -> ScenarioResult {
+    ScenarioResult {
+        name: name.into(),
+        tags: vec!["core".into()],
+        status,
+        message: message.map(Into::into),
+        duration_ms: 4567,
+        steps: vec![StepResult {
+            name: "apply".into(),
+            kind: "apply".into(),
+            status: Status::Pass,
+            message: None,
+            duration_ms: 10,
+        }],
+        diagnostics: None,
+        artifacts: None,
+        properties: BTreeMap::new(),
+    }
+}
+
+fn cell(id: &str, minor: &str, channel: &str, status: Status) -> CellResult {
+    let mut properties = BTreeMap::new();
+    properties.insert(
+        "image.source-controller.digest".into(),
+        "sha256:8a8ed0a57b8b86f561d5a4309a69f65e62f0cebe4de8801593c5ff35a3bc3c23".into(),
+    );
+    CellResult {
+        id: id.into(),
+        kubernetes_minor: minor.into(),
+        kubernetes_version: Some(format!("v{minor}.1")),
+        node_image: Some(format!("kindest/node:v{minor}.1@sha256:{}", "a".repeat(64))),
+        channel: channel.into(),
+        flux_version: "v2.9.4".into(),
+        provider: "kind".into(),
+        status,
+        message: None,
+        started_at: "2026-11-23T05:10:11Z".into(),
+        duration_ms: 61_000,
+        properties,
+        phases: Vec::new(),
+        scenarios: Vec::new(),
+    }
+}
+
+/// A run with every outcome, awkward characters included.
+fn sample_run() -> RunResult {
+    let mut run = RunResult::new("r1", "2026-11-23T05:10:11Z".into());
+    run.complete = true;
+    run.finished_at = Some("2026-11-23T05:20:11Z".into());
+
+    let mut a = cell(
+        "1.37-upstream-v2.9.4-kind",
+        "1.37",
+        "upstream",
+        Status::Pass,
+    );
+    a.phases = vec![
+        phase("cluster", Status::Pass, None),
+        phase("install", Status::Pass, None),
+        phase("verify-images", Status::Pass, None),
+    ];
+    a.scenarios = vec![
+        scenario("git-kustomization", Status::Pass, None),
+        scenario(
+            "fips-tls",
+            Status::Skip,
+            Some("needs a FIPS channel; `upstream` is not one"),
+        ),
+    ];
+
+    let mut b = cell("1.37-fips-v2.9.4-kind", "1.37", "fips", Status::Fail);
+    let mut v = phase(
+        "verify-images",
+        Status::Fail,
+        Some("source-controller runs sha256:bad, expected sha256:7802 <&> \"quoted\""),
+    );
+    v.diagnostics = Some("pod source-controller-abc\n  imageID: docker-pullable://x@sha256:bad\n\u{1b}[31mcolour\u{1b}[0m".into());
+    b.phases = vec![
+        phase("cluster", Status::Pass, None),
+        phase("install", Status::Pass, None),
+        v,
+    ];
+    let mut f = scenario(
+        "git-kustomization",
+        Status::Fail,
+        Some("Kustomization `app` never became Ready: HealthCheckFailed"),
+    );
+    f.diagnostics = Some("events:\n  Warning HealthCheckFailed ...".into());
+    b.scenarios = vec![
+        f,
+        scenario(
+            "fips-tls",
+            Status::Error,
+            Some("challenge endpoint `tls12-chacha20` did not start: address in use"),
+        ),
+    ];
+
+    let mut c = cell(
+        "1.32-mainline-v2.9.4-kind",
+        "1.32",
+        "mainline",
+        Status::Error,
+    );
+    c.message = Some("kind create cluster failed: exit status 1".into());
+    c.phases = vec![phase(
+        "cluster",
+        Status::Error,
+        Some("kind create cluster failed: ERROR: failed to create cluster: node(s) already exist"),
+    )];
+    c.scenarios = vec![
+        scenario(
+            "git-kustomization",
+            Status::Skip,
+            Some("not run: cell setup failed"),
+        ),
+        scenario(
+            "fips-tls",
+            Status::Skip,
+            Some("needs a FIPS channel; `mainline` is not one"),
+        ),
+    ];
+
+    run.cells = vec![a, b, c];
+    run
+}
+
+fn xmllint_valid(path: &Path) {
+    let schema = support::root().join("../shared/junit/JUnit.xsd");
+    let out = Command::new(support::require("xmllint"))
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&schema)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xmllint rejected {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const JUNITPARSER: &str = r#"
+import json, sys
+from junitparser import JUnitXml
+out = []
+for suite in JUnitXml.fromfile(sys.argv[1]):
+    cases = []
+    for case in suite:
+        kinds = [type(r).__name__ for r in case.result]
+        cases.append({"name": case.name, "result": kinds[0] if kinds else "Pass",
+                      "message": case.result[0].message if case.result else None})
+    out.append({"name": suite.name, "tests": suite.tests, "failures": suite.failures,
+                "errors": suite.errors, "skipped": suite.skipped, "cases": cases,
+                "props": {p.name: p.value for p in suite.properties()}})
+print(json.dumps(out))
+"#;
+
+fn junitparser_read(path: &Path) -> Value {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(JUNITPARSER)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "junitparser failed (run scripts/setup-test-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn junit_validates_against_the_strict_schema_and_reads_back_with_the_same_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = sample_run();
+    write_all(dir.path(), &run).unwrap();
+    // Render once more through the CLI from the results file, as a user would.
+    let out_dir = dir.path().join("rendered");
+    let out = Command::new(support::binary())
+        .args(["report", "render"])
+        .arg(dir.path().join("results.json"))
+        .arg("--output")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a run with failures exits 1: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for path in [dir.path().join("junit.xml"), out_dir.join("junit.xml")] {
+        xmllint_valid(&path);
+        let suites = junitparser_read(&path);
+        let suites = suites.as_array().unwrap();
+        assert_eq!(suites.len(), run.cells.len());
+        for (suite, cell) in suites.iter().zip(&run.cells) {
+            let c = cell.case_counts();
+            assert_eq!(suite["name"], cell.id.as_str());
+            assert_eq!(suite["tests"], c.total());
+            assert_eq!(suite["failures"], c.fail);
+            assert_eq!(suite["errors"], c.error);
+            assert_eq!(suite["skipped"], c.skip);
+            let results: Vec<&str> = suite["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["result"].as_str().unwrap())
+                .collect();
+            assert_eq!(results.iter().filter(|r| **r == "Failure").count(), c.fail);
+            assert_eq!(results.iter().filter(|r| **r == "Error").count(), c.error);
+            assert_eq!(results.iter().filter(|r| **r == "Skipped").count(), c.skip);
+            assert_eq!(suite["props"]["flux.version"], "v2.9.4");
+            assert_eq!(
+                suite["props"]["image.source-controller.digest"],
+                cell.properties["image.source-controller.digest"].as_str()
+            );
+        }
+        // Failures and errors stay distinct, and messages survive escaping.
+        let fips = &suites[1]["cases"];
+        let verify = fips
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "[verify-images]")
+            .unwrap();
+        assert_eq!(verify["result"], "Failure");
+        assert_eq!(
+            verify["message"],
+            "source-controller runs sha256:bad, expected sha256:7802 <&> \"quoted\""
+        );
+        let tls = fips
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "fips-tls")
+            .unwrap();
+        assert_eq!(tls["result"], "Error");
+        let skipped = suites[0]["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "fips-tls")
+            .unwrap();
+        assert_eq!(
+            skipped["message"],
+            "needs a FIPS channel; `upstream` is not one"
+        );
+    }
+}
+
+#[test]
+fn results_json_validates_against_its_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &sample_run()).unwrap();
+    let schema = dir.path().join("schema.json");
+    let out = Command::new(support::binary())
+        .args(["report", "schema"])
+        .output()
+        .unwrap();
+    std::fs::write(&schema, &out.stdout).unwrap();
+    let script = "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1]))); print('ok')";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&schema)
+        .arg(dir.path().join("results.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And the schema is strict: an unknown field is rejected.
+    let mut v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap())
+            .unwrap();
+    v["cells"][0]["surprise"] = Value::Bool(true);
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&schema)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn summary_has_the_grid_and_the_failing_cases() {
+    let md = flux_compat::report::summary::render(&sample_run());
+    assert!(
+        md.contains("| Kubernetes | upstream | fips | mainline |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 1.37 | ✅ 2/2 (+1 skipped) | ❌ 0/3 | · |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 1.32 | · | · | 💥 0/1 (+2 skipped) |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("❌ `1.37-fips-v2.9.4-kind` / `[verify-images]`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("💥 `1.37-fips-v2.9.4-kind` / `fips-tls`"),
+        "{md}"
+    );
+    assert!(md.contains("3 skipped pair(s) and why"), "{md}");
+}
+
+#[test]
+fn shards_merge_into_one_report_set_and_duplicates_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = sample_run();
+    let mut one = full.clone();
+    one.cells.truncate(2);
+    one.partitions = vec!["hash:1/2".into()];
+    let mut two = full.clone();
+    two.cells.drain(..2);
+    two.partitions = vec!["hash:2/2".into()];
+    write_all(&dir.path().join("s1"), &one).unwrap();
+    write_all(&dir.path().join("s2"), &two).unwrap();
+    let merged = dir.path().join("merged");
+    let out = Command::new(support::binary())
+        .args(["report", "merge"])
+        .arg(dir.path().join("s1"))
+        .arg(dir.path().join("s2"))
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = flux_compat::report::files::read_results(&merged.join("results.json")).unwrap();
+    assert_eq!(back.cells.len(), 3);
+    assert_eq!(back.case_counts(), full.case_counts());
+    assert_eq!(
+        back.partitions,
+        vec!["hash:1/2".to_string(), "hash:2/2".to_string()]
+    );
+    xmllint_valid(&merged.join("junit.xml"));
+    // The same shard twice is a mistake, not a merge.
+    let out = Command::new(support::binary())
+        .args(["report", "merge"])
+        .arg(dir.path().join("s1"))
+        .arg(dir.path().join("s1"))
+        .arg("-o")
+        .arg(dir.path().join("m2"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("appears in both"));
+    // A missing or foreign results file is a clear error.
+    std::fs::create_dir_all(dir.path().join("junk")).unwrap();
+    std::fs::write(dir.path().join("junk/results.json"), "{\"schema\": 3}").unwrap();
+    let out = Command::new(support::binary())
+        .args(["report", "merge"])
+        .arg(dir.path().join("junk"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a flux-compat results file"));
+}

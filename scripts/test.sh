@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs the real peers the tests talk to (through
+# scripts/setup-test-deps.sh), checks formatting and lints, then runs all test targets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup-test-deps.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked
