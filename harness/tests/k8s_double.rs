@@ -587,3 +587,65 @@ async fn diagnostics_capture_objects_events_logs_and_redact_secrets() {
     let secret = std::fs::read_to_string(out.join("objects/secret-apps-pull.yaml")).unwrap();
     assert!(secret.contains("token: <redacted>"), "{secret}");
 }
+
+/// The double's own protocol, read raw: a watch from a resourceVersion replays later changes,
+/// sends BOOKMARKs when allowed, and ends at `timeoutSeconds`; lists honour label selectors.
+#[tokio::test]
+async fn the_double_speaks_list_and_watch_with_bookmarks_and_timeouts() {
+    let e = env(Options {
+        bookmark_interval: Duration::from_millis(200),
+        ..Options::default()
+    })
+    .await;
+    e.kube
+        .apply_yaml(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: apps, labels: {tier: web}}\ndata: {k: v1}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: apps, labels: {tier: db}}\n",
+            "cms.yaml",
+            &ApplyOptions::default(),
+        )
+        .await
+        .unwrap();
+    let base = format!("{}/api/v1/namespaces/apps/configmaps", e.server.url());
+    let list: serde_json::Value = reqwest::get(format!("{base}?labelSelector=tier%3Dweb"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    e.kube
+        .merge_patch(
+            &ObjectRef::new("v1", "ConfigMap", Some("apps"), "a"),
+            &json!({"data": {"k": "v2"}}),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let body = reqwest::get(format!(
+        "{base}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < 5 * SECOND,
+        "{elapsed:?}"
+    );
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["type"], "MODIFIED");
+    assert_eq!(events[0]["object"]["data"]["k"], "v2");
+    assert!(events.iter().any(|e| e["type"] == "BOOKMARK"), "{body}");
+    assert_eq!(e.server.counters.get("watch", "configmaps"), 1);
+}
