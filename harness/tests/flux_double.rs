@@ -260,6 +260,18 @@ async fn a_deployment_image_other_than_the_pin_is_a_failure() {
     assert!(v.message.contains("Deployment image is `ghcr.io/fluxcd/source-controller:v1.9.4`, expected `ghcr.io/fluxcd/source-controller:v1.9.4@sha256:8a8e"), "{}", v.message);
 }
 
+/// Wait until the scripted controller reported the back-off, so a short verify timeout is about
+/// verification and not about a slow test machine.
+async fn until_unavailable(kube: &Kube, name: &str) {
+    kube.wait_condition(
+        &flux_compat::k8s::ObjectRef::new("apps/v1", "Deployment", Some("flux-system"), name),
+        &flux_compat::k8s::ConditionExpectation::new("Available").status("False"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn image_pull_back_off_is_an_error_with_diagnostics() {
     let mut script = Script::default();
@@ -274,6 +286,7 @@ async fn image_pull_back_off_is_an_error_with_diagnostics() {
         .await
         .unwrap();
     let out = e.dir.path().join("artifacts");
+    until_unavailable(&e.kube, "helm-controller").await;
     let v = verify(
         &e.kube,
         &installed.controllers,
@@ -349,7 +362,9 @@ async fn a_canary_token_reaches_the_pull_secret_and_nothing_else() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not thread-local: tracing caches callsite interest process-wide, so a thread-local
+    // subscriber can miss events other tests' threads registered first. Only this test sets it.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
 
     let mut script = Script::default();
     script.deployment_overrides.insert(
@@ -386,6 +401,7 @@ async fn a_canary_token_reaches_the_pull_secret_and_nothing_else() {
     let out = e.dir.path().join("artifacts");
     let mut options = verify_options(&out, Duration::from_millis(800));
     options.scrub = vec![credentials.token.expose().to_string()];
+    until_unavailable(&e.kube, "source-controller").await;
     let verification = verify(&e.kube, &installed.controllers, &options).await;
     assert_eq!(verification.status, Status::Error);
     // The diagnostics dump the pull Secret itself (it is in the flux-system namespace).

@@ -104,6 +104,25 @@ async fn connects_through_an_explicit_context_and_maps_the_server_version() {
 }
 
 #[tokio::test]
+async fn works_over_tls_with_the_ca_from_the_kubeconfig() {
+    let e = env(Options {
+        tls: true,
+        ..Options::default()
+    })
+    .await;
+    assert!(e.server.url().starts_with("https://"));
+    assert_eq!(
+        e.kube.server_version().await.unwrap().minor,
+        KubeMinor::new(1, 36)
+    );
+    e.kube
+        .apply_yaml(APP, "app.yaml", &ApplyOptions::default())
+        .await
+        .unwrap();
+    e.kube.wait_ready(&web(), 10 * SECOND).await.unwrap();
+}
+
+#[tokio::test]
 async fn applies_crds_first_then_namespaces_then_the_rest_and_waits_with_one_watch_each() {
     let e = env(Options::default()).await;
     let applied = e
@@ -260,6 +279,16 @@ async fn never_ready_times_out_with_the_last_reason_and_message() {
         }
     })
     .await;
+    // Let the scripted controller report first, so the short timeout below is about the wait.
+    e.kube
+        .wait_condition(
+            &git_repo(),
+            &ConditionExpectation::new("Ready").reason("GitOperationFailed"),
+            10 * SECOND,
+        )
+        .await
+        .unwrap();
+    e.server.counters.reset();
     let err = e
         .kube
         .wait_ready(&git_repo(), Duration::from_millis(700))
@@ -271,7 +300,10 @@ async fn never_ready_times_out_with_the_last_reason_and_message() {
         err.to_string(),
         "wait for `GitRepository/apps/podinfo` to become ready: timed out after 700ms; last state: GitOperationFailed: failed to checkout: authentication required"
     );
+    // One list, then one watch that ran until the timeout: no polling.
+    assert_eq!(e.server.counters.get("list", "gitrepositories"), 1);
     assert_eq!(e.server.counters.get("watch", "gitrepositories"), 1);
+    assert_eq!(e.server.counters.get("get", "gitrepositories"), 0);
 }
 
 #[tokio::test]
@@ -478,6 +510,14 @@ async fn diagnostics_capture_objects_events_logs_and_redact_secrets() {
         )
         .await
         .unwrap();
+    e.kube
+        .wait_condition(
+            &web(),
+            &ConditionExpectation::new("Available").status("False"),
+            10 * SECOND,
+        )
+        .await
+        .unwrap();
     let err = e
         .kube
         .wait_ready(&web(), Duration::from_millis(600))
@@ -546,4 +586,66 @@ async fn diagnostics_capture_objects_events_logs_and_redact_secrets() {
     }
     let secret = std::fs::read_to_string(out.join("objects/secret-apps-pull.yaml")).unwrap();
     assert!(secret.contains("token: <redacted>"), "{secret}");
+}
+
+/// The double's own protocol, read raw: a watch from a resourceVersion replays later changes,
+/// sends BOOKMARKs when allowed, and ends at `timeoutSeconds`; lists honour label selectors.
+#[tokio::test]
+async fn the_double_speaks_list_and_watch_with_bookmarks_and_timeouts() {
+    let e = env(Options {
+        bookmark_interval: Duration::from_millis(200),
+        ..Options::default()
+    })
+    .await;
+    e.kube
+        .apply_yaml(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: apps, labels: {tier: web}}\ndata: {k: v1}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: apps, labels: {tier: db}}\n",
+            "cms.yaml",
+            &ApplyOptions::default(),
+        )
+        .await
+        .unwrap();
+    let base = format!("{}/api/v1/namespaces/apps/configmaps", e.server.url());
+    let list: serde_json::Value = reqwest::get(format!("{base}?labelSelector=tier%3Dweb"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["kind"], "ConfigMapList");
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    e.kube
+        .merge_patch(
+            &ObjectRef::new("v1", "ConfigMap", Some("apps"), "a"),
+            &json!({"data": {"k": "v2"}}),
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let body = reqwest::get(format!(
+        "{base}?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=1"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(900) && elapsed < 5 * SECOND,
+        "{elapsed:?}"
+    );
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["type"], "MODIFIED");
+    assert_eq!(events[0]["object"]["data"]["k"], "v2");
+    assert!(events.iter().any(|e| e["type"] == "BOOKMARK"), "{body}");
+    assert_eq!(e.server.counters.get("watch", "configmaps"), 1);
 }

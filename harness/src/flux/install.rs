@@ -69,7 +69,7 @@ pub enum InstallError {
     Apply {
         channel: String,
         #[source]
-        source: ApplyError,
+        source: Box<ApplyError>,
     },
     #[error(
         "install channel `{channel}` through the Flux Operator: the operator is not installed (the cluster serves no `FluxInstance` in `fluxcd.controlplane.io/v1`); install the Flux Operator first"
@@ -79,7 +79,7 @@ pub enum InstallError {
     InstanceNotReady {
         channel: String,
         #[source]
-        source: WaitError,
+        source: Box<WaitError>,
     },
 }
 
@@ -141,7 +141,7 @@ fn apply_err(req: &InstallRequest<'_>) -> impl Fn(ApplyError) -> InstallError {
     let channel = req.channel.name.clone();
     move |source| InstallError::Apply {
         channel: channel.clone(),
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -219,14 +219,14 @@ async fn install_operator(
             },
             other => InstallError::Apply {
                 channel: req.channel.name.clone(),
-                source: ApplyError::Resolve {
+                source: Box::new(ApplyError::Resolve {
                     object: format!(
                         "FluxInstance/{}/{}",
                         req.namespace,
                         operator::FLUX_INSTANCE_NAME
                     ),
                     source: other,
-                },
+                }),
             },
         });
     }
@@ -260,7 +260,7 @@ async fn install_operator(
         .await
         .map_err(|source| InstallError::InstanceNotReady {
             channel: req.channel.name.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let controllers = req
         .components

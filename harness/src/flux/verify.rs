@@ -112,6 +112,7 @@ pub async fn verify(
                 .iter()
                 .filter_map(|c| c.deployment.namespace.clone())
                 .collect();
+            namespaces.sort();
             namespaces.dedup();
             let request = DiagnosticsRequest {
                 objects: deployments,

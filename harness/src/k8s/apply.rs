@@ -266,6 +266,8 @@ impl Kube {
                 object: target.to_string(),
                 source,
             })?;
+        // The reference only: applied content may be a Secret.
+        tracing::debug!(object = %target, "applied");
         Ok(target)
     }
 }

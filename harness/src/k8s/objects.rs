@@ -94,7 +94,10 @@ impl ObjectError {
     /// to refusing the request.
     pub fn is_unreachable(&self) -> bool {
         match self {
-            ObjectError::Api { source, .. } => is_unreachable(source),
+            ObjectError::Api { source, .. }
+            | ObjectError::Resolve(ResolveError::Discovery { source, .. }) => {
+                is_unreachable(source)
+            }
             _ => false,
         }
     }

@@ -184,7 +184,13 @@ impl Kube {
                 last: format!("{last} (the watch ended)"),
             })
         };
+        tracing::debug!(object = %object, what, ?timeout, "waiting");
         let outcome = tokio::time::timeout(timeout, watch).await;
+        match &outcome {
+            Ok(Ok(_)) => tracing::debug!(object = %object, what, "wait satisfied"),
+            Ok(Err(e)) => tracing::debug!(object = %object, what, error = %e, "wait ended"),
+            Err(_) => tracing::debug!(object = %object, what, "wait timed out"),
+        }
         match outcome {
             Ok(result) => result,
             Err(_) => Err(WaitError::Timeout {

@@ -81,14 +81,14 @@ fn meta_str<'a>(o: &'a Value, field: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// (group, plural, namespace, name, generation) a reaction was scheduled for.
-type Handled = (String, String, String, String, i64);
+/// (uid, generation) a reaction was scheduled for.
+type Handled = (String, i64);
 
 pub fn spawn(store: Arc<Store>, script: Arc<Mutex<Script>>) -> tokio::task::JoinHandle<()> {
     let mut rx = store.subscribe_all();
     tokio::spawn(async move {
         // (uid, generation) already handled: each generation of each object gets one reaction.
-        let handled: Arc<Mutex<HashSet<(String, i64)>>> = Arc::default();
+        let handled: Arc<Mutex<HashSet<Handled>>> = Arc::default();
         loop {
             let change = match rx.recv().await {
                 Ok(c) => c,

@@ -8,8 +8,12 @@
 pub mod controller;
 pub mod http;
 pub mod store;
+pub mod tls;
 
+// Every test binary compiles test support; not all of them script the controller.
+#[allow(unused_imports)]
 pub use controller::{DeploymentBehaviour, FluxBehaviour, Script};
+#[allow(unused_imports)]
 pub use store::Store;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -90,6 +94,8 @@ pub struct Options {
     /// Interval of BOOKMARK events on watches that allow them.
     pub bookmark_interval: Duration,
     pub script: Script,
+    /// Serve https with a throwaway CA (put into the kubeconfig), like a kind API server.
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -98,6 +104,7 @@ impl Default for Options {
             version: (1, 36, 4),
             bookmark_interval: Duration::from_millis(500),
             script: Script::default(),
+            tls: false,
         }
     }
 }
@@ -112,6 +119,18 @@ pub struct ApiServer {
     accept: AbortHandle,
     connections: Arc<Mutex<Vec<AbortHandle>>>,
     controller: AbortHandle,
+    /// The CA certificate (PEM) when serving https.
+    ca_pem: Option<String>,
+}
+
+async fn serve<I>(io: I, shared: Arc<http::Shared>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| http::handle(shared.clone(), req));
+    let _ = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 /// The context name the written kubeconfig uses.
@@ -135,19 +154,28 @@ impl ApiServer {
             bookmark_interval: options.bookmark_interval,
         });
         let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let tls = options.tls.then(tls::serving);
+        let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
+        let acceptor = tls.map(|t| t.acceptor);
         let conns = connections.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                // Like Go's net/http (the real API server): no Nagle delay on small watch events.
+                let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
+                let acceptor = acceptor.clone();
                 let task = tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |req| http::handle(shared.clone(), req));
-                    let _ = auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match acceptor {
+                        Some(acceptor) => {
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                serve(tls, shared).await;
+                            }
+                        }
+                        None => serve(stream, shared).await,
+                    }
                 });
                 conns.lock().unwrap().push(task.abort_handle());
             }
@@ -164,18 +192,30 @@ impl ApiServer {
             accept,
             connections,
             controller,
+            ca_pem,
         }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.ca_pem {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     /// Write a kubeconfig pointing at the double (context [`CONTEXT`]) into `dir`.
     pub fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
+        use base64::Engine as _;
         let path = dir.join("kubeconfig");
+        let ca = match &self.ca_pem {
+            Some(pem) => format!(
+                "    certificate-authority-data: {}\n",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            ),
+            None => String::new(),
+        };
         let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {}\n\
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {}\n{ca}\
              users:\n- name: double\n  user: {{}}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: double\n    user: double\n\
              current-context: {CONTEXT}\n",
             self.url()
