@@ -1,13 +1,77 @@
 //! The `tlsChallenges` step's judgement of one challenge: what a controller's TLS client did
 //! against a challenge endpoint, held against the policy of the family and Go version static
-//! inspection found. Pure: the engine waits for the attempts and turns verdicts into results.
+//! inspection found (pure; the engine waits and turns verdicts into results). Also
+//! [`ChallengeSetOps`], the `ChallengeOps` over a running `ChallengeSet` that the runner hands out.
 
-use super::ops::ControllerCrypto;
-use crate::fips::tls::challenge::{Attempt, ChallengeId, Outcome};
+use super::ops::{ChallengeOps, ControllerCrypto, OpsError};
+use crate::fips::tls::challenge::{Attempt, ChallengeId, ChallengeSet, Outcome};
 use crate::fips::tls::policy::{Expectation, Family, Policy};
 use crate::fips::tls::verdict::hello_violations;
+use crate::model::Component;
 use crate::model::results::Status;
+use futures::future::BoxFuture;
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// [`ChallengeOps`] over a running [`ChallengeSet`]: what the runner gives the engine in a cell.
+pub struct ChallengeSetOps {
+    pub set: Arc<ChallengeSet>,
+    /// The host the cell's controllers reach the listeners at (e.g. the kind network gateway);
+    /// the set's certificates must name it.
+    pub host: String,
+    /// Static inspection's findings per controller.
+    pub crypto: BTreeMap<Component, ControllerCrypto>,
+}
+
+impl ChallengeOps for ChallengeSetOps {
+    fn endpoints(&self) -> Vec<(ChallengeId, String)> {
+        self.set
+            .endpoints()
+            .iter()
+            .map(|e| (e.challenge, format!("{}:{}", self.host, e.addr.port())))
+            .collect()
+    }
+
+    fn ca_pem(&self) -> String {
+        self.set.ca_pem().to_string()
+    }
+
+    fn controller_crypto(&self, controller: Component) -> Option<ControllerCrypto> {
+        self.crypto.get(&controller).copied()
+    }
+
+    fn wait_attempts(
+        &self,
+        id: ChallengeId,
+        since: SystemTime,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Attempt>, OpsError>> {
+        let set = self.set.clone();
+        Box::pin(async move {
+            // The set's wait is a blocking condition-variable wait: keep it off the runtime.
+            tokio::task::spawn_blocking(move || {
+                let deadline = Instant::now() + timeout;
+                loop {
+                    let all = set.attempts(id);
+                    let recent: Vec<Attempt> =
+                        all.iter().filter(|a| a.at >= since).cloned().collect();
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if !recent.is_empty() || left.is_zero() {
+                        return Ok(recent);
+                    }
+                    match set.wait_for(id, all.len() + 1, left) {
+                        Ok(_) | Err(crate::fips::tls::challenge::WaitError::TimedOut { .. }) => {}
+                        Err(e) => return Err(OpsError::infra("wait for challenge attempts", e)),
+                    }
+                }
+            })
+            .await
+            .map_err(|e| OpsError::infra("wait for challenge attempts", e))?
+        })
+    }
+}
 
 /// One challenge's verdict, as a step result's status and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
