@@ -12,7 +12,7 @@ use flux_compat::config::scenario::{Context, load};
 use flux_compat::fips::tls::challenge::{ChallengeConfig, ChallengeSet};
 use flux_compat::fips::tls::policy::{Family, GoVersion};
 use flux_compat::k8s::{ApplyOptions, Kube};
-use flux_compat::model::scenario::{Action, Scenario};
+use flux_compat::model::scenario::{Action, ExpectFailure, ObjectRef, Scenario, Step};
 use flux_compat::model::{Component, FluxVersion, KubeMinor, ScenarioResult, Status};
 use flux_compat::scenario::tls::ChallengeSetOps;
 use flux_compat::scenario::{
@@ -213,6 +213,28 @@ struct Setup {
     client: Option<&'static str>,
     /// Budget of the judging step (the shipped 3m is for real clusters).
     judge_timeout: Option<Duration>,
+    /// Extra checks run before the judging step: (source name, pattern its `Ready=False`
+    /// message must match), proving the double set conditions from the real handshake.
+    conditions: &'static [(&'static str, &'static str)],
+}
+
+/// An `expectFailure` on a GitRepository's Ready condition.
+fn ready_false(name: &str, message: &str) -> Step {
+    Step {
+        name: format!("condition of {name}"),
+        timeout: Some(Duration::from_secs(20)),
+        action: Action::ExpectFailure(ExpectFailure {
+            object: ObjectRef {
+                api_version: None,
+                kind: "GitRepository".into(),
+                name: name.into(),
+                namespace: None,
+            },
+            condition: "Ready".into(),
+            reason: Some("GitOperationFailed".into()),
+            message: Some(message.into()),
+        }),
+    }
 }
 
 async fn run(setup: Setup) -> ScenarioResult {
@@ -255,6 +277,14 @@ async fn run(setup: Setup) -> ScenarioResult {
             .unwrap();
     }
     let mut scenario = shipped_scenario();
+    let judge = scenario
+        .steps
+        .iter()
+        .position(|s| matches!(s.action, Action::TlsChallenges(_)))
+        .expect("the shipped scenario judges");
+    for (name, message) in setup.conditions.iter().rev() {
+        scenario.steps.insert(judge, ready_false(name, message));
+    }
     if let Some(t) = setup.judge_timeout {
         for s in &mut scenario.steps {
             if matches!(s.action, Action::TlsChallenges(_)) {
@@ -322,6 +352,13 @@ async fn fips_channel_with_a_boring_fipsonly_controller_passes() {
         family: Family::BoringFipsOnly,
         client: Some("boringfips"),
         judge_timeout: None,
+        conditions: &[
+            (
+                "git-tls12-chacha20",
+                "unable to clone .*tls: handshake failure",
+            ),
+            ("git-control-tls13", "unexpected response .*TLS 1.3"),
+        ],
     })
     .await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
@@ -349,6 +386,7 @@ async fn mainline_channel_with_a_plain_controller_accepts_the_violators() {
         family: Family::None,
         client: Some("plain"),
         judge_timeout: None,
+        conditions: &[("git-tls12-chacha20", "unexpected response .*TLS 1.2")],
     })
     .await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
@@ -371,6 +409,7 @@ async fn fips_channel_whose_controller_is_really_plain_fails() {
         family: Family::BoringFipsOnly,
         client: Some("plain"),
         judge_timeout: None,
+        conditions: &[],
     })
     .await;
     assert_eq!(r.status, Status::Fail, "{r:#?}");
@@ -399,6 +438,7 @@ async fn a_controller_that_never_connects_is_an_error() {
         family: Family::BoringFipsOnly,
         client: None,
         judge_timeout: Some(Duration::from_secs(2)),
+        conditions: &[],
     })
     .await;
     assert_eq!(r.status, Status::Error, "{r:#?}");
