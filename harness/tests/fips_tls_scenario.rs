@@ -25,14 +25,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use support::apiserver::controller::SourceTls;
-use support::apiserver::{ApiServer, CONTEXT, Options, Script};
+use support::apiserver::{ApiServer, CONTEXT, Options, Script, SourceTls};
 use tokio_util::sync::CancellationToken;
 
 const GO: &str = "1.27.3";
 
-/// The Go client variants: (name, environment, build tags).
-const VARIANTS: &[(&str, &[(&str, &str)], &str)] = &[
+/// A Go client variant: (name, environment, build tags).
+type Variant = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
+const VARIANTS: &[Variant] = &[
     ("plain", &[("CGO_ENABLED", "0")], ""),
     (
         "boringfips",
@@ -61,7 +66,7 @@ fn clients() -> &'static HashMap<&'static str, PathBuf> {
     })
 }
 
-fn build(v: &(&str, &[(&str, &str)], &str), target: &Path) -> PathBuf {
+fn build(v: &Variant, target: &Path) -> PathBuf {
     let (name, env, tags) = *v;
     let src = target.join("src").join(format!("scenario-{name}"));
     let _ = std::fs::remove_dir_all(&src);

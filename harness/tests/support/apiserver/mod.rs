@@ -9,7 +9,9 @@ pub mod controller;
 pub mod http;
 pub mod store;
 
-pub use controller::{DeploymentBehaviour, FluxBehaviour, Script};
+// Each test binary uses a subset of these.
+#[allow(unused_imports)]
+pub use controller::{DeploymentBehaviour, FluxBehaviour, Script, SourceTls};
 pub use store::Store;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
