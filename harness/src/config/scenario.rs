@@ -1239,6 +1239,38 @@ mod tests {
     }
 
     #[test]
+    fn tls_challenges_take_all_or_known_ids_at_their_positions() {
+        let ok = problems(&format!(
+            "{HEAD}  - tlsChallenges: {{controller: source-controller, challenges: all}}\n  - tlsChallenges: {{controller: source-controller, challenges: [tls11, control-tls13]}}\n"
+        ));
+        assert_eq!(ok, Vec::<String>::new());
+        let p = problems(&format!(
+            "{HEAD}  - tlsChallenges: {{controller: source-controler, challenges: [tls11, tls99, tls11]}}\n  - tlsChallenges: {{controller: source-controller, challenges: some}}\n"
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("s.yaml:7:33:") && m.contains("source-controler")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("s.yaml:7:71: unknown challenge `tls99`")
+                    && m.contains("`control-tls13`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m.contains("`tls11` is listed twice")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("s.yaml:8:")
+                    && m.contains("must be `all` or a non-empty list")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn unknown_step_kind_lists_the_known_ones() {
         let p = problems(&format!("{HEAD}  - aply: {{file: x}}\n"));
         assert!(
