@@ -3,7 +3,8 @@
 //! source-controller fetches each URL with a real Go TLS client (boring+fipsonly standing in for
 //! the `fips` channel, a plain build for `mainline`) against the real challenge endpoints, and the
 //! `tlsChallenges` step judges what the endpoints recorded. Negative cases: a `fips` cell whose
-//! controller is really a plain build fails; a controller that never connects is an error.
+//! controller is really a plain build fails; a `mainline` cell whose controller refuses what its
+//! policy accepts is inconclusive (an error); a controller that never connects is an error.
 
 mod support;
 
@@ -454,4 +455,28 @@ async fn a_controller_that_never_connects_is_an_error() {
         message_of(&r, "control-tls13").contains("never connected"),
         "{r:#?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mainline_channel_refusing_what_its_policy_accepts_is_inconclusive() {
+    // Inspection says plain Go, but the client is really boring+fipsonly: its refusals cannot
+    // be told from a broken endpoint, so they prove nothing and must not pass.
+    let r = run(Setup {
+        channel: "mainline",
+        channel_fips: false,
+        family: Family::None,
+        client: Some("boringfips"),
+        judge_timeout: None,
+        conditions: &[],
+    })
+    .await;
+    assert_eq!(r.status, Status::Error, "{r:#?}");
+    let got = per_challenge(&r);
+    assert_eq!(got["tls12-chacha20"], Status::Error, "{r:#?}");
+    assert!(
+        message_of(&r, "tls12-chacha20").starts_with("inconclusive"),
+        "{r:#?}"
+    );
+    assert_eq!(got["control-tls13"], Status::Pass, "{r:#?}");
+    assert_eq!(got["tls11"], Status::Skip, "{r:#?}");
 }
