@@ -75,6 +75,16 @@ struct RawStep {
     install_flux: Option<RawInstallFlux>,
     upgrade_flux: Option<RawUpgradeFlux>,
     trigger_receiver: Option<RawTriggerReceiver>,
+    tls_challenges: Option<RawTlsChallenges>,
+}
+
+/// `tlsChallenges: {controller: source-controller, challenges: all | [ids]}`. `challenges` is
+/// read as a plain value so both shapes get precise messages (no `untagged` enum).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawTlsChallenges {
+    controller: String,
+    challenges: serde_json::Value,
 }
 
 #[derive(Deserialize)]
@@ -530,6 +540,7 @@ fn step(
         s.install_flux.is_some(),
         s.upgrade_flux.is_some(),
         s.trigger_receiver.is_some(),
+        s.tls_challenges.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -900,6 +911,68 @@ fn step(
                 namespace: t.namespace,
             },
         }
+    } else if let Some(t) = s.tls_challenges {
+        let tp = format!("{p}.tlsChallenges");
+        let controller = match t.controller.parse::<Component>() {
+            Ok(c) => c,
+            Err(e) => {
+                d.push(
+                    file,
+                    doc.value_pos(&format!("{tp}.controller")),
+                    e.to_string(),
+                );
+                Component::SourceController
+            }
+        };
+        let known = || {
+            CHALLENGE_IDS
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let cp = format!("{tp}.challenges");
+        let challenges: Vec<String> = match &t.challenges {
+            serde_json::Value::String(a) if a == "all" => {
+                CHALLENGE_IDS.iter().map(|c| c.to_string()).collect()
+            }
+            serde_json::Value::Array(items) if !items.is_empty() => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let at = doc.value_pos(&format!("{cp}[{i}]"));
+                    match item.as_str() {
+                        Some(id) if CHALLENGE_IDS.contains(&id) => {
+                            if out.iter().any(|o| o == id) {
+                                d.push(file, at, format!("challenge `{id}` is listed twice"));
+                            }
+                            out.push(id.to_string());
+                        }
+                        Some(id) => d.push(
+                            file,
+                            at,
+                            format!("unknown challenge `{id}`; known challenges: {}", known()),
+                        ),
+                        None => d.push(file, at, "a challenge id must be a string"),
+                    }
+                }
+                out
+            }
+            _ => {
+                d.push(
+                    file,
+                    doc.value_pos(&cp),
+                    format!(
+                        "`challenges` must be `all` or a non-empty list of challenge ids; known challenges: {}",
+                        known()
+                    ),
+                );
+                Vec::new()
+            }
+        };
+        Action::TlsChallenges(TlsChallenges {
+            controller,
+            challenges,
+        })
     } else {
         unreachable!("exactly one action is present")
     };
@@ -982,9 +1055,9 @@ fn message_ok(
         );
     }
     // Variable values are literal text; a placeholder value keeps the pattern checkable.
-    let vars: BTreeMap<String, String> = template::KNOWN_VARIABLES
-        .iter()
-        .map(|(k, _)| (k.to_string(), "x".to_string()))
+    let vars: BTreeMap<String, String> = template::all_names()
+        .into_iter()
+        .map(|k| (k, "x".to_string()))
         .collect();
     if let Ok(rendered) = template::render(text, &vars) {
         regex_ok(doc, file, path, &Some(rendered), d);
@@ -1074,9 +1147,9 @@ fn check_manifests(
         return;
     }
     // Render with placeholder values of the right shape, then parse as Kubernetes objects.
-    let vars: BTreeMap<String, String> = template::KNOWN_VARIABLES
-        .iter()
-        .map(|(k, _)| (k.to_string(), "x".to_string()))
+    let vars: BTreeMap<String, String> = template::all_names()
+        .into_iter()
+        .map(|k| (k, "x".to_string()))
         .collect();
     let Ok(rendered) = template::render(text, &vars) else {
         return;
@@ -1163,6 +1236,38 @@ mod tests {
             "{HEAD}  - apply:\n      manifests: |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: c\n          namespace: ${{{{ namespace }}}}\n  - waitFor: {{kind: ConfigMap, name: c}}\n"
         );
         assert_eq!(problems(&text), Vec::<String>::new());
+    }
+
+    #[test]
+    fn tls_challenges_take_all_or_known_ids_at_their_positions() {
+        let ok = problems(&format!(
+            "{HEAD}  - tlsChallenges: {{controller: source-controller, challenges: all}}\n  - tlsChallenges: {{controller: source-controller, challenges: [tls11, control-tls13]}}\n"
+        ));
+        assert_eq!(ok, Vec::<String>::new());
+        let p = problems(&format!(
+            "{HEAD}  - tlsChallenges: {{controller: source-controler, challenges: [tls11, tls99, tls11]}}\n  - tlsChallenges: {{controller: source-controller, challenges: some}}\n"
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("s.yaml:7:33:") && m.contains("source-controler")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("s.yaml:7:71: unknown challenge `tls99`")
+                    && m.contains("`control-tls13`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m.contains("`tls11` is listed twice")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("s.yaml:8:")
+                    && m.contains("must be `all` or a non-empty list")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -150,6 +150,8 @@ pub enum Action {
     /// POST to a Receiver's `status.webhookPath` through the API server's proxy to the
     /// notification-controller `webhook-receiver` Service, as an external system would.
     TriggerReceiver { object: ObjectRef },
+    /// Judge what a controller did against the FIPS TLS challenge endpoints (`fips-tls`).
+    TlsChallenges(TlsChallenges),
 }
 
 impl Action {
@@ -165,6 +167,7 @@ impl Action {
             Action::InstallFlux { .. } => "installFlux",
             Action::UpgradeFlux => "upgradeFlux",
             Action::TriggerReceiver { .. } => "triggerReceiver",
+            Action::TlsChallenges(_) => "tlsChallenges",
         }
     }
 }
@@ -181,7 +184,41 @@ pub const STEP_KINDS: &[&str] = &[
     "installFlux",
     "upgradeFlux",
     "triggerReceiver",
+    "tlsChallenges",
 ];
+
+/// The TLS challenge endpoints the `tlsChallenges` step and the `challenges.<id>.*` variables
+/// may name. Mirrors `fips::tls::challenge::ChallengeId::ALL` (a test keeps them equal): the
+/// model stays free of the `fips` module.
+pub const CHALLENGE_IDS: &[&str] = &[
+    "tls12-chacha20",
+    "tls13-chacha20",
+    "x25519-tls12",
+    "x25519-tls13",
+    "tls11",
+    "cbc-sha1",
+    "static-rsa",
+    "tls12-no-ems",
+    "leaf-rsa1024",
+    "root-rsa1024",
+    "leaf-ed25519",
+    "leaf-rsa2560",
+    "x25519mlkem768",
+    "control-tls13",
+    "control-tls12-ems",
+];
+
+/// `tlsChallenges`: wait until `controller` has connected to each challenge endpoint, then judge
+/// the recorded handshakes and ClientHellos against the policy of the controller's TLS family.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsChallenges {
+    /// The controller whose TLS client is judged (its family and Go version come from static
+    /// inspection of its image).
+    pub controller: Component,
+    /// Challenge ids, in the order judged (validated against [`CHALLENGE_IDS`]).
+    pub challenges: Vec<String>,
+}
 
 impl Scenario {
     /// Whether the scenario replaces the cell's Flux installation (`installFlux`/`upgradeFlux`):

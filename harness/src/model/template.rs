@@ -65,17 +65,65 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "fixtures.pauseImage",
         "an image every kind node already holds, for workloads",
     ),
+    (
+        "challenges.caSecret",
+        "name of the Secret (in the scenario namespace) whose `ca.crt` trusts the TLS challenge endpoints",
+    ),
 ];
+
+/// Per-challenge variables: `<id>` is any of [`super::scenario::CHALLENGE_IDS`].
+pub const CHALLENGE_VARIABLES: &[(&str, &str)] = &[
+    (
+        "challenges.<id>.address",
+        "`host:port` of TLS challenge endpoint `<id>` as the controllers reach it",
+    ),
+    (
+        "challenges.<id>.url",
+        "`https://host:port` of TLS challenge endpoint `<id>`",
+    ),
+];
+
+/// The suffixes of the per-challenge variables.
+const CHALLENGE_FIELDS: &[&str] = &["address", "url"];
+
+/// Whether `name` is a per-challenge variable with a known challenge id.
+fn is_challenge_variable(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("challenges.") else {
+        return false;
+    };
+    let Some((id, field)) = rest.rsplit_once('.') else {
+        return false;
+    };
+    super::scenario::CHALLENGE_IDS.contains(&id) && CHALLENGE_FIELDS.contains(&field)
+}
+
+/// The name of a per-challenge variable.
+pub fn challenge_variable(id: &str, field: &str) -> String {
+    format!("challenges.{id}.{field}")
+}
+
+/// Every concrete variable name (the fixed ones and each per-challenge one), e.g. to render a
+/// template with placeholder values during validation.
+pub fn all_names() -> Vec<String> {
+    let mut out: Vec<String> = KNOWN_VARIABLES.iter().map(|(k, _)| k.to_string()).collect();
+    for id in super::scenario::CHALLENGE_IDS {
+        for f in CHALLENGE_FIELDS {
+            out.push(challenge_variable(id, f));
+        }
+    }
+    out
+}
 
 /// Whether `name` is a known variable.
 pub fn is_known(name: &str) -> bool {
-    KNOWN_VARIABLES.iter().any(|(k, _)| *k == name)
+    KNOWN_VARIABLES.iter().any(|(k, _)| *k == name) || is_challenge_variable(name)
 }
 
 /// The known names, for error messages.
 pub fn known_names() -> String {
     KNOWN_VARIABLES
         .iter()
+        .chain(CHALLENGE_VARIABLES)
         .map(|(k, _)| format!("`{k}`"))
         .collect::<Vec<_>>()
         .join(", ")
@@ -192,6 +240,12 @@ mod tests {
             &check("a ${{ namespace")[0],
             TemplateError::Unclosed { offset: 2 }
         ));
+        assert!(check("${{ challenges.tls11.url }} ${{ challenges.caSecret }}").is_empty());
+        assert!(matches!(
+            &check("${{ challenges.tls99.url }}")[0],
+            TemplateError::Unknown { .. }
+        ));
+        assert!(all_names().contains(&"challenges.control-tls13.address".to_string()));
         let err = render("${{ run.id }}", &BTreeMap::new()).unwrap_err();
         assert!(matches!(err, TemplateError::Missing { .. }));
     }

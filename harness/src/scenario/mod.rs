@@ -6,10 +6,12 @@ pub mod checks;
 pub mod diagnostics;
 pub mod k8s_ops;
 pub mod ops;
+pub mod tls;
 
 pub use ops::{
-    Check, FixtureOps, FluxOps, GitPushRequest, KubeOps, ListQuery, ObjectKey, Observed, OpsError,
-    Target, Verdict, WaitOutcome,
+    CHALLENGE_CA_SECRET, ChallengeOps, Check, ControllerCrypto, FixtureOps, FluxOps,
+    GitPushRequest, KubeOps, ListQuery, ObjectKey, Observed, OpsError, Target, Verdict,
+    WaitOutcome,
 };
 
 use crate::model::results::{ScenarioResult, Status, StepResult};
@@ -21,7 +23,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 /// Label put on every scenario namespace, so leftovers can be found by run.
@@ -110,6 +112,8 @@ pub fn namespace_for(scenario: &str, cell: &Cell) -> String {
 struct Outcome {
     status: Status,
     message: Option<String>,
+    /// Results of the step's parts (one per TLS challenge), reported after the step's own.
+    details: Vec<StepResult>,
 }
 
 impl Outcome {
@@ -117,18 +121,21 @@ impl Outcome {
         Self {
             status: Status::Pass,
             message: None,
+            details: Vec::new(),
         }
     }
     fn fail(m: impl Into<String>) -> Self {
         Self {
             status: Status::Fail,
             message: Some(m.into()),
+            details: Vec::new(),
         }
     }
     fn error(m: impl Into<String>) -> Self {
         Self {
             status: Status::Error,
             message: Some(m.into()),
+            details: Vec::new(),
         }
     }
     /// Operation errors: `NotFound`/`Misbehaved` are the product's, `Infra` the harness's.
@@ -150,6 +157,8 @@ struct Run {
     applied_kinds: BTreeMap<String, String>,
     /// Set by `installFlux` until a successful `upgradeFlux`: the cell's Flux must be restored.
     flux_displaced: bool,
+    /// When the scenario started: TLS challenge attempts from before it are not its evidence.
+    started: SystemTime,
 }
 
 impl Run {
@@ -207,12 +216,17 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
         let started = Instant::now();
         let deadline = started + scenario.timeout;
         let namespace = namespace_for(&scenario.name, cell);
+        let mut vars = variables(cell, &namespace, self.fixtures.variables());
+        if let Some(c) = self.fixtures.challenges() {
+            vars.extend(challenge_variables(c));
+        }
         let mut run = Run {
-            vars: variables(cell, &namespace, self.fixtures.variables()),
+            vars,
             namespace,
             touched: Vec::new(),
             applied_kinds: BTreeMap::new(),
             flux_displaced: false,
+            started: SystemTime::now(),
         };
         let mut steps = Vec::new();
 
@@ -276,7 +290,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     }
                 ));
             }
-            steps.push(step_result(&step.name, step.action.kind(), outcome, t0));
+            push_results(&mut steps, &step.name, step.action.kind(), outcome, t0);
         }
 
         // Evidence first: `finally` cleans up exactly the objects a failure is about.
@@ -299,12 +313,13 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 let t0 = Instant::now();
                 let budget = step.timeout.unwrap_or(cell.step_timeout);
                 let outcome = self.guarded(step, cell, &mut run, budget).await;
-                steps.push(step_result(
+                push_results(
+                    &mut steps,
                     &format!("finally: {}", step.name),
                     step.action.kind(),
                     outcome,
                     t0,
-                ));
+                );
             }
         }
         if run.flux_displaced {
@@ -392,6 +407,24 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             && let Err(e) = self.kube.apply(&objects, Some(&run.namespace)).await
         {
             return Outcome::error(format!("apply fixture Secrets: {e}"));
+        }
+        // Only scenarios that judge TLS challenges get their CA: others' namespaces stay as before.
+        let judges_tls = scenario
+            .steps
+            .iter()
+            .chain(&scenario.finally)
+            .any(|s| matches!(s.action, Action::TlsChallenges(_)));
+        if judges_tls && let Some(c) = self.fixtures.challenges() {
+            let secret = json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": CHALLENGE_CA_SECRET, "namespace": run.namespace},
+                "type": "Opaque",
+                "data": {"ca.crt": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, c.ca_pem())},
+            });
+            if let Err(e) = self.kube.apply(&[secret], Some(&run.namespace)).await {
+                return Outcome::error(format!("apply the TLS challenge CA Secret: {e}"));
+            }
         }
         Outcome::pass()
     }
@@ -628,6 +661,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     Err(e) => Outcome::from_ops(e),
                 }
             }
+            Action::TlsChallenges(t) => self.tls_challenges(t, cell, run, budget).await,
             Action::UpgradeFlux => match self.flux.upgrade(&cell.flux).await {
                 Ok(()) => {
                     run.flux_displaced = false;
@@ -635,6 +669,136 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 }
                 Err(e) => Outcome::from_ops(e),
             },
+        }
+    }
+
+    /// Wait (within the budget, all challenges at once) for the controller's attempts at each
+    /// challenge since the scenario started, then judge each; one detail result per challenge.
+    async fn tls_challenges(
+        &self,
+        t: &crate::model::scenario::TlsChallenges,
+        cell: &Cell,
+        run: &Run,
+        budget: Duration,
+    ) -> Outcome {
+        use crate::fips::tls::challenge::ChallengeId;
+        let Some(ops) = self.fixtures.challenges() else {
+            return Outcome::error(
+                "the fixture plane of this cell serves no TLS challenge endpoints",
+            );
+        };
+        let Some(crypto) = ops.controller_crypto(t.controller) else {
+            return Outcome::error(format!(
+                "static inspection has not reported the TLS family and Go version of `{}`: nothing to judge against",
+                t.controller.name()
+            ));
+        };
+        let policy = match tls::precheck(crypto, cell.channel_fips) {
+            Ok(p) => p,
+            Err(j) => {
+                return Outcome {
+                    status: j.status,
+                    message: Some(j.message),
+                    details: Vec::new(),
+                };
+            }
+        };
+        let mut ids = Vec::new();
+        for raw in &t.challenges {
+            match ChallengeId::parse(raw) {
+                Ok(id) => ids.push(id),
+                Err(e) => return Outcome::error(e),
+            }
+        }
+        let t0 = Instant::now();
+        let waits = ids
+            .iter()
+            .map(|id| ops.wait_attempts(*id, run.started, budget));
+        let recorded = futures::future::join_all(waits).await;
+        let waited = t0.elapsed().as_millis() as u64;
+        let mut details = Vec::new();
+        for (id, r) in ids.iter().zip(recorded) {
+            let j = match r {
+                Ok(attempts) => {
+                    let mut j = tls::judge(&policy, cell.channel_fips, *id, &attempts);
+                    if attempts.is_empty() {
+                        j.message = format!(
+                            "`{}` never connected to `{}` within {}: nothing was checked",
+                            t.controller.name(),
+                            id.id(),
+                            humantime::format_duration(budget)
+                        );
+                    }
+                    j
+                }
+                Err(e) => tls::Judgement {
+                    status: Status::Error,
+                    message: format!("query the challenge endpoint: {e}"),
+                },
+            };
+            details.push(StepResult {
+                name: format!("{}: {}", t.controller.name(), id.id()),
+                kind: "tlsChallenge".into(),
+                status: j.status,
+                message: Some(format!("{} ({})", j.message, id.description())),
+                duration_ms: waited,
+            });
+        }
+        let count = |s: Status| details.iter().filter(|d| d.status == s).count();
+        let names = |s: Status| {
+            details
+                .iter()
+                .filter(|d| d.status == s)
+                .map(|d| d.name.rsplit(": ").next().unwrap_or_default().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let side = format!(
+            "{} side, `{}` Go {}",
+            if cell.channel_fips {
+                "FIPS"
+            } else {
+                "non-FIPS"
+            },
+            crypto.family.name(),
+            crypto.go_version
+        );
+        let (pass, skip) = (count(Status::Pass), count(Status::Skip));
+        let (fail, error) = (count(Status::Fail), count(Status::Error));
+        let (status, message) = if error > 0 {
+            (
+                Status::Error,
+                format!(
+                    "{side}: {error} challenge(s) could not be judged: {}",
+                    names(Status::Error)
+                ),
+            )
+        } else if fail > 0 {
+            (
+                Status::Fail,
+                format!(
+                    "{side}: {fail} challenge(s) failed: {}",
+                    names(Status::Fail)
+                ),
+            )
+        } else if pass == 0 {
+            // Every challenge was skipped: nothing was proven, which is never a pass.
+            (
+                Status::Error,
+                format!(
+                    "{side}: none of the {skip} challenge(s) discriminates; nothing was proven"
+                ),
+            )
+        } else {
+            (
+                Status::Pass,
+                format!("{side}: {pass} passed, {skip} skipped (not discriminating)"),
+            )
+        };
+        Outcome {
+            status,
+            message: Some(message),
+            details,
         }
     }
 
@@ -959,6 +1123,30 @@ fn step_result(name: &str, kind: &str, o: Outcome, t0: Instant) -> StepResult {
         message: o.message,
         duration_ms: t0.elapsed().as_millis() as u64,
     }
+}
+
+/// The step's result, then its parts' (named `<step>: <part>`).
+fn push_results(steps: &mut Vec<StepResult>, name: &str, kind: &str, mut o: Outcome, t0: Instant) {
+    let details = std::mem::take(&mut o.details);
+    steps.push(step_result(name, kind, o, t0));
+    steps.extend(details.into_iter().map(|mut d| {
+        d.name = format!("{name}: {}", d.name);
+        d
+    }));
+}
+
+/// The `challenges.*` template variables of a cell's challenge endpoints.
+pub fn challenge_variables(c: &dyn ChallengeOps) -> BTreeMap<String, String> {
+    let mut v = BTreeMap::new();
+    v.insert("challenges.caSecret".into(), CHALLENGE_CA_SECRET.into());
+    for (id, address) in c.endpoints() {
+        v.insert(
+            template::challenge_variable(id.id(), "url"),
+            format!("https://{address}"),
+        );
+        v.insert(template::challenge_variable(id.id(), "address"), address);
+    }
+    v
 }
 
 /// Label values are at most 63 characters of `[A-Za-z0-9._-]`.

@@ -1,8 +1,12 @@
 //! The engine's view of the world outside it: the cluster (`KubeOps`, implemented over `k8s`),
-//! the fixture plane (`FixtureOps`) and the Flux installer (`FluxOps`), both implemented by the
-//! runner. Traits only, so the engine is tested with doubles and never owns a client.
+//! the fixture plane (`FixtureOps`, with its TLS challenge endpoints as `ChallengeOps`) and the
+//! Flux installer (`FluxOps`), all implemented by the runner. Traits only, so the engine is
+//! tested with doubles and never owns a client.
 
-use crate::model::FluxVersion;
+use crate::fips::tls::challenge::{Attempt, ChallengeId};
+use crate::fips::tls::policy::{Family, GoVersion};
+use crate::model::{Component, FluxVersion};
+use futures::future::BoxFuture;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -181,6 +185,44 @@ pub trait FixtureOps: Send + Sync {
         check: Check<'_>,
         timeout: Duration,
     ) -> impl Future<Output = Result<WaitOutcome, OpsError>> + Send;
+    /// The cell's TLS challenge endpoints, when the fixture plane serves them. `None` (the
+    /// default) makes `tlsChallenges` steps errors and leaves `challenges.*` variables unset.
+    fn challenges(&self) -> Option<&dyn ChallengeOps> {
+        None
+    }
+}
+
+/// What static inspection found about a controller binary's TLS stack: the policy its
+/// handshakes are judged against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControllerCrypto {
+    pub family: Family,
+    pub go_version: GoVersion,
+}
+
+/// The name of the Secret (key `ca.crt`) the engine creates in a scenario namespace that has a
+/// `tlsChallenges` step; `challenges.caSecret` holds it.
+pub const CHALLENGE_CA_SECRET: &str = "flux-compat-challenge-ca";
+
+/// The TLS challenge endpoints of a cell (`fips::tls::challenge::ChallengeSet` behind the
+/// runner). Object-safe, so `FixtureOps` can hand it out optionally.
+pub trait ChallengeOps: Send + Sync {
+    /// Each served challenge and its `host:port` as the cell's controllers reach it.
+    fn endpoints(&self) -> Vec<(ChallengeId, String)>;
+    /// The PEM the controllers must trust (`ca.crt`).
+    fn ca_pem(&self) -> String;
+    /// The TLS family and Go version of `controller`'s binary, from static inspection of the
+    /// cell's image; `None` when inspection has not reported it (the step then cannot judge).
+    fn controller_crypto(&self, controller: Component) -> Option<ControllerCrypto>;
+    /// Wait until challenge `id` has recorded at least one attempt at or after `since`, or
+    /// `timeout` passes; returns the attempts since `since` (empty when none came). `Err` only
+    /// when the endpoints themselves cannot be queried.
+    fn wait_attempts(
+        &self,
+        id: ChallengeId,
+        since: std::time::SystemTime,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<Vec<Attempt>, OpsError>>;
 }
 
 /// Changing the cell's Flux installation; the runner implements it over `flux`.

@@ -2,12 +2,16 @@
 //! Flux controllers. It watches the double's store and moves objects through conditions as the
 //! test's [`Script`] says: CRDs become Established, Deployments Available (with a ReplicaSet and a
 //! running Pod whose `imageID` carries a digest) or stuck in image pull back-off, Flux objects
-//! Ready, Stalled or never ready. Each reaction waits the scripted delay first.
+//! Ready, Stalled or never ready. Each reaction waits the scripted delay first. With
+//! [`SourceTls`] set, the source-controller part fetches the URL of a GitRepository,
+//! HelmRepository or OCIRepository aimed at a listed endpoint with a real Go TLS client and sets
+//! the object's conditions from the real outcome.
 
 use super::store::{Change, ResourceType, Store, now};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +52,18 @@ pub struct Script {
     pub flux_overrides: HashMap<String, FluxBehaviour>,
     /// Lines every controller Pod logs.
     pub pod_log: String,
+    /// The source-controller's TLS client for sources aimed at these endpoints.
+    pub source_tls: Option<SourceTls>,
+}
+
+/// A real TLS client standing in for source-controller's: the `tlspeer` Go program
+/// (`fixtures/go/tlspeer`), built as whatever variant the test wants the channel to have.
+#[derive(Clone, Debug)]
+pub struct SourceTls {
+    /// Run as `client HOST:PORT CA.pem SERVERNAME`; prints one JSON line `{"ok":..,"err":..}`.
+    pub client: PathBuf,
+    /// `host:port`s it fetches; sources aimed elsewhere get the scripted `flux` behaviour.
+    pub endpoints: Vec<String>,
 }
 
 impl Default for Script {
@@ -61,6 +77,7 @@ impl Default for Script {
             flux: FluxBehaviour::Ready,
             flux_overrides: HashMap::new(),
             pod_log: "{\"level\":\"info\",\"msg\":\"starting manager\"}\n{\"level\":\"info\",\"msg\":\"all workers started\"}\n".into(),
+            source_tls: None,
         }
     }
 }
@@ -110,7 +127,9 @@ pub fn spawn(store: Arc<Store>, script: Arc<Mutex<Script>>) -> tokio::task::Join
             let (store, script) = (store.clone(), script.lock().unwrap().clone());
             tokio::spawn(async move {
                 tokio::time::sleep(script.delay).await;
-                react(&store, &script, &change);
+                if !fetch_source(&store, &script, &change).await {
+                    react(&store, &script, &change);
+                }
             });
         }
     })
@@ -448,4 +467,138 @@ fn flux(store: &Store, rt: &ResourceType, o: &Value, behaviour: &FluxBehaviour) 
             rt.group.split('.').next().unwrap_or("flux")
         ),
     );
+}
+
+/// source-controller over TLS: when `change` is a Git/Helm/OCI source aimed at an endpoint of
+/// `script.source_tls`, run the Go client against it with the CA from the referenced Secret and
+/// set Ready=False from the real outcome (a refused handshake says why; a completed one still
+/// fails, as the endpoints speak no git, Helm or OCI). Returns whether it handled the change.
+async fn fetch_source(store: &Store, script: &Script, change: &Change) -> bool {
+    let Some(tls) = &script.source_tls else {
+        return false;
+    };
+    let o = &change.object;
+    let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let (reason, what) = match (change.group.as_str(), kind) {
+        ("source.toolkit.fluxcd.io", "GitRepository") => (
+            "GitOperationFailed",
+            "failed to checkout and determine revision: unable to clone",
+        ),
+        ("source.toolkit.fluxcd.io", "HelmRepository") => (
+            "IndexationFailed",
+            "failed to fetch Helm repository index from",
+        ),
+        ("source.toolkit.fluxcd.io", "OCIRepository") => (
+            "OCIArtifactPullFailed",
+            "failed to determine artifact digest of",
+        ),
+        _ => return false,
+    };
+    let url = o
+        .pointer("/spec/url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    if !tls.endpoints.iter().any(|e| e == authority) {
+        return false;
+    }
+    let Some(rt) = store.find_kind(
+        o.get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+        kind,
+    ) else {
+        return true;
+    };
+    let (ns, name) = (meta_str(o, "namespace"), meta_str(o, "name"));
+    if store
+        .get(&rt, ns, name)
+        .is_none_or(|cur| generation(&cur) != generation(o))
+    {
+        return true;
+    }
+    // Git names its CA Secret `secretRef`; Helm and OCI sources `certSecretRef`.
+    let secret_name = ["/spec/certSecretRef/name", "/spec/secretRef/name"]
+        .iter()
+        .find_map(|p| o.pointer(p).and_then(Value::as_str))
+        .unwrap_or_default();
+    let secrets = store
+        .find_kind("v1", "Secret")
+        .expect("secrets are built in");
+    let ca = store.get(&secrets, ns, secret_name).and_then(|s| {
+        s.pointer("/data/ca.crt")
+            .and_then(Value::as_str)
+            .and_then(|b| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(b).ok()
+            })
+            .or_else(|| {
+                s.pointer("/stringData/ca.crt")
+                    .and_then(Value::as_str)
+                    .map(|t| t.as_bytes().to_vec())
+            })
+    });
+    let message = match ca {
+        None => format!("failed to get secret '{ns}/{secret_name}': no `ca.crt` found"),
+        Some(ca) => match run_client(&tls.client, authority, &ca).await {
+            Err(e) => format!("{what} '{url}': {e}"),
+            Ok(out) if out["ok"] == true => format!(
+                "{what} '{url}': unexpected response from the server after the TLS handshake ({} {}): the endpoint speaks no protocol",
+                out["version"].as_str().unwrap_or_default(),
+                out["cipher"].as_str().unwrap_or_default()
+            ),
+            Ok(out) => format!(
+                "{what} '{url}': {}",
+                out["err"].as_str().unwrap_or("unknown error")
+            ),
+        },
+    };
+    let g = generation(o);
+    let cond = |t: &str, st: &str, m: &str| json!({"type": t, "status": st, "reason": reason, "message": m, "observedGeneration": g, "lastTransitionTime": now()});
+    set_status(
+        store,
+        &rt,
+        ns,
+        name,
+        json!({"observedGeneration": g, "conditions": [
+            cond("Ready", "False", &message),
+            cond("FetchFailed", "True", &message)
+        ]}),
+    );
+    record_event(store, o, "Warning", reason, &message, "source-controller");
+    true
+}
+
+/// Run the Go TLS client against `authority` trusting `ca`; its JSON line.
+async fn run_client(client: &std::path::Path, authority: &str, ca: &[u8]) -> Result<Value, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let ca_file = dir.path().join("ca.crt");
+    std::fs::write(&ca_file, ca).map_err(|e| e.to_string())?;
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let run = tokio::process::Command::new(client)
+        .arg("client")
+        .arg(authority)
+        .arg(&ca_file)
+        .arg(host)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .map_err(|_| "the TLS client did not finish within 30s".to_string())?
+        .map_err(|e| format!("run the TLS client: {e}"))?;
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "TLS client output {:?}: {e}; stderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }

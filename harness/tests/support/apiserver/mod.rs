@@ -10,9 +10,9 @@ pub mod http;
 pub mod store;
 pub mod tls;
 
-// Every test binary compiles test support; not all of them script the controller.
+// Every test binary compiles test support; each uses a subset of these.
 #[allow(unused_imports)]
-pub use controller::{DeploymentBehaviour, FluxBehaviour, Script};
+pub use controller::{DeploymentBehaviour, FluxBehaviour, Script, SourceTls};
 #[allow(unused_imports)]
 pub use store::Store;
 
