@@ -116,6 +116,9 @@ impl FipsEvidence for FipsStage {
                 for (k, v) in properties(&reference, Some(&i)) {
                     props.insert(format!("fips.{component}.{k}"), v);
                 }
+                if let Some(mode) = &i.binary.native_mode {
+                    props.insert(format!("fips.{component}.nativeMode"), mode.clone());
+                }
                 for c in [
                     check_fips(&channel.name, channel.fips, component.name(), &i),
                     check_base(&channel.name, channel.base, component.name(), &i),

@@ -3,6 +3,7 @@
 //! Scenarios reach it through `planes()`.
 
 use super::stages::{CellCtx, FixturePlane, PhaseError, Properties};
+use crate::fips::tls::challenge::{ChallengeConfig, ChallengeSet};
 use crate::fixtures::plane::{Plane, PlaneConfig};
 use crate::model::matrix::{Matrix, ProviderKind};
 use futures::future::BoxFuture;
@@ -14,12 +15,22 @@ use std::sync::{Arc, Mutex};
 /// Environment variable naming the address an existing cluster reaches the harness on.
 pub const ADVERTISE_ENV: &str = "FLUX_COMPAT_FIXTURES_ADVERTISE";
 
-/// Running planes by cell id.
+/// What a cell's scenarios reach: the fixture plane and the FIPS TLS challenge endpoints.
+#[derive(Clone)]
+pub struct CellFixtures {
+    pub plane: Arc<Plane>,
+    /// `None` when the challenge listeners could not start (the `fips-tls` scenario then errors).
+    pub challenges: Option<Arc<ChallengeSet>>,
+    /// The host the cluster reaches both on.
+    pub host: String,
+}
+
+/// Running fixtures by cell id.
 #[derive(Default)]
-pub struct Planes(Mutex<HashMap<String, Arc<Plane>>>);
+pub struct Planes(Mutex<HashMap<String, CellFixtures>>);
 
 impl Planes {
-    pub fn get(&self, cell: &str) -> Option<Arc<Plane>> {
+    pub fn get(&self, cell: &str) -> Option<CellFixtures> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -27,14 +38,14 @@ impl Planes {
             .cloned()
     }
 
-    fn insert(&self, cell: &str, plane: Arc<Plane>) {
+    fn insert(&self, cell: &str, plane: CellFixtures) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(cell.to_string(), plane);
     }
 
-    fn remove(&self, cell: &str) -> Option<Arc<Plane>> {
+    fn remove(&self, cell: &str) -> Option<CellFixtures> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -100,6 +111,7 @@ impl FixturePlane for FixtureStage {
         Box::pin(async move {
             let mut config = self.config(ctx).await?;
             config.ca_dir = Some(ctx.work_dir.join("fixtures-ca"));
+            let (listen, host) = (config.listen.ip(), config.advertise.clone());
             let plane = Plane::start(config)
                 .await
                 .map_err(|e| PhaseError::error(format!("start the fixture plane: {e}")))?;
@@ -107,7 +119,34 @@ impl FixturePlane for FixtureStage {
             for (k, v) in plane.template_variables() {
                 props.insert(k, v);
             }
-            self.planes.insert(&ctx.cell.id, Arc::new(plane));
+            // One listener per FIPS TLS challenge, on the address the cluster reaches the plane on.
+            let challenge_config = ChallengeConfig {
+                listen,
+                san: vec![host.clone()],
+                ..ChallengeConfig::default()
+            };
+            let challenges =
+                match tokio::task::spawn_blocking(move || ChallengeSet::start(&challenge_config))
+                    .await
+                {
+                    Ok(Ok(set)) => Some(Arc::new(set)),
+                    Ok(Err(e)) => {
+                        props.insert("fixtures.challenges.error".into(), e.to_string());
+                        None
+                    }
+                    Err(e) => {
+                        props.insert("fixtures.challenges.error".into(), e.to_string());
+                        None
+                    }
+                };
+            self.planes.insert(
+                &ctx.cell.id,
+                CellFixtures {
+                    plane: Arc::new(plane),
+                    challenges,
+                    host,
+                },
+            );
             let planes = self.planes.clone();
             let cell = ctx.cell.id.clone();
             // Dropping the last handle stops the listeners and removes the plane's work directory.

@@ -4,19 +4,22 @@
 
 use super::fixture_stage::Planes;
 use super::stages::{CellCtx, ScenarioRunner};
+use crate::fips::tls::policy::{Family as TlsFamily, GoVersion};
 use crate::fixtures::plane::{AUTH_SECRET, Plane};
 use crate::flux::credentials::{RegistryCredentials, Token};
 use crate::flux::install::{InstallRequest, install};
 use crate::flux::manifests::ManifestSource;
 use crate::flux::verify::{VerifyOptions, verify};
 use crate::k8s::Kube;
+use crate::model::Component;
 use crate::model::matrix::{Channel, Matrix};
 use crate::model::scenario::Scenario;
 use crate::model::{FluxVersion, ScenarioResult, Status};
 use crate::plan::PlannedScenario;
+use crate::scenario::tls::ChallengeSetOps;
 use crate::scenario::{
-    Artifacts, Cell, Check, Engine, FixtureOps, FluxOps, GitPushRequest, Observed, OpsError,
-    Verdict, WaitOutcome,
+    Artifacts, Cell, ChallengeOps, Check, ControllerCrypto, Engine, FixtureOps, FluxOps,
+    GitPushRequest, Observed, OpsError, Verdict, WaitOutcome,
 };
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -62,7 +65,7 @@ impl ScenarioRunner for ScenarioStage {
             if let Some(reason) = &planned.skip {
                 return crate::scenario::skipped(scenario, reason.clone());
             }
-            let Some(plane) = self.planes.get(&ctx.cell.id) else {
+            let Some(cell_fixtures) = self.planes.get(&ctx.cell.id) else {
                 return errored(
                     planned,
                     "the fixture plane is not running in this cell".into(),
@@ -100,7 +103,14 @@ impl ScenarioRunner for ScenarioStage {
                 dir: ctx.artifacts_dir.join(&scenario.name),
                 relative: format!("artifacts/{}/{}", ctx.cell.id, scenario.name),
             };
-            let fixtures = PlaneOps { plane };
+            let fixtures = PlaneOps {
+                plane: cell_fixtures.plane,
+                challenges: cell_fixtures.challenges.map(|set| ChallengeSetOps {
+                    set,
+                    host: cell_fixtures.host,
+                    crypto: controller_crypto(&ctx.properties),
+                }),
+            };
             let flux = CellFlux {
                 kube: kube.clone(),
                 channel: channel.clone(),
@@ -123,9 +133,36 @@ impl ScenarioRunner for ScenarioStage {
     }
 }
 
-/// `FixtureOps` over a running fixture plane.
+/// What the `verify-fips` phase found per controller, as the TLS policy needs it. Controllers it
+/// did not inspect are absent, so a `tlsChallenges` step on them errors instead of guessing.
+pub fn controller_crypto(
+    props: &BTreeMap<String, String>,
+) -> BTreeMap<Component, ControllerCrypto> {
+    let mut out = BTreeMap::new();
+    for c in Component::ALL {
+        let get = |k: &str| props.get(&format!("fips.{}.{k}", c.name()));
+        let (Some(family), Some(go)) = (get("family"), get("goVersion")) else {
+            continue;
+        };
+        let family = match (family.as_str(), get("nativeMode").map(String::as_str)) {
+            ("none", _) => TlsFamily::None,
+            ("boringcrypto", _) => TlsFamily::BoringNoFipsOnly,
+            ("boringcrypto+fipsonly", _) => TlsFamily::BoringFipsOnly,
+            ("native", Some("only")) => TlsFamily::NativeOnly,
+            ("native", _) => TlsFamily::NativeOn,
+            _ => continue,
+        };
+        if let Ok(go_version) = go.parse::<GoVersion>() {
+            out.insert(c, ControllerCrypto { family, go_version });
+        }
+    }
+    out
+}
+
+/// `FixtureOps` over a running fixture plane and the cell's TLS challenge endpoints.
 pub struct PlaneOps {
     pub plane: Arc<Plane>,
+    pub challenges: Option<ChallengeSetOps>,
 }
 
 fn yaml_object(text: &str) -> Result<Value, OpsError> {
@@ -135,6 +172,10 @@ fn yaml_object(text: &str) -> Result<Value, OpsError> {
 impl FixtureOps for PlaneOps {
     fn variables(&self) -> BTreeMap<String, String> {
         self.plane.template_variables()
+    }
+
+    fn challenges(&self) -> Option<&dyn ChallengeOps> {
+        self.challenges.as_ref().map(|c| c as &dyn ChallengeOps)
     }
 
     fn namespace_objects(&self, namespace: &str) -> Result<Vec<Value>, OpsError> {
@@ -265,5 +306,42 @@ impl FluxOps for CellFlux<'_> {
     async fn upgrade(&self, version: &FluxVersion) -> Result<(), OpsError> {
         // Server-side apply of the newer release over the running one is the upgrade.
         self.install_and_wait(version).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controller_crypto_comes_from_the_verify_fips_properties() {
+        let props: BTreeMap<String, String> = [
+            ("fips.source-controller.family", "native"),
+            ("fips.source-controller.goVersion", "go1.26.6"),
+            ("fips.source-controller.nativeMode", "only"),
+            ("fips.helm-controller.family", "boringcrypto+fipsonly"),
+            ("fips.helm-controller.goVersion", "go1.26.6-X:boringcrypto"),
+            ("fips.kustomize-controller.family", "none"),
+            ("fips.kustomize-controller.goVersion", "not a version"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c = controller_crypto(&props);
+        assert_eq!(
+            c[&Component::SourceController].family,
+            TlsFamily::NativeOnly
+        );
+        assert_eq!(
+            c[&Component::SourceController].go_version,
+            GoVersion::new(26, 6)
+        );
+        assert_eq!(
+            c[&Component::HelmController].family,
+            TlsFamily::BoringFipsOnly
+        );
+        // Unparseable or uninspected controllers are absent: their challenges error, never pass.
+        assert!(!c.contains_key(&Component::KustomizeController));
+        assert!(!c.contains_key(&Component::NotificationController));
     }
 }
