@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/setup-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+# Benchmarks are compiled (so they cannot rot) but not run: performance lives in benches, not tests.
+cargo bench --no-run --locked --quiet
+cargo test --lib --bins --tests --locked
