@@ -90,6 +90,22 @@ fn sha256(text: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
 }
 
+/// Manifests from a local file (no download, no cache).
+async fn read_local(path: &std::path::Path) -> Result<Manifests, ManifestError> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(Manifests {
+        sha256: sha256(&text),
+        text,
+        origin: path.display().to_string(),
+        downloaded: false,
+    })
+}
+
 /// Load the install manifests of `version` from `source`; a release download happens at most
 /// once per version and cache directory.
 pub async fn load(
@@ -98,36 +114,9 @@ pub async fn load(
 ) -> Result<Manifests, ManifestError> {
     match source {
         ManifestSource::Dir(dir) => {
-            let path = dir.join(version.to_string()).join("install.yaml");
-            let text =
-                tokio::fs::read_to_string(&path)
-                    .await
-                    .map_err(|source| ManifestError::Read {
-                        path: path.clone(),
-                        source,
-                    })?;
-            Ok(Manifests {
-                sha256: sha256(&text),
-                text,
-                origin: path.display().to_string(),
-                downloaded: false,
-            })
+            read_local(&dir.join(version.to_string()).join("install.yaml")).await
         }
-        ManifestSource::File(path) => {
-            let text =
-                tokio::fs::read_to_string(path)
-                    .await
-                    .map_err(|source| ManifestError::Read {
-                        path: path.clone(),
-                        source,
-                    })?;
-            Ok(Manifests {
-                sha256: sha256(&text),
-                text,
-                origin: path.display().to_string(),
-                downloaded: false,
-            })
-        }
+        ManifestSource::File(path) => read_local(path).await,
         ManifestSource::Release {
             base_url,
             cache_dir,
@@ -433,6 +422,25 @@ fn add_arg(data: &mut Value, arg: &str) {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[tokio::test]
+    async fn a_local_directory_serves_each_version_from_its_own_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let v: FluxVersion = "v2.8.8".parse().unwrap();
+        std::fs::create_dir_all(dir.path().join("v2.8.8")).unwrap();
+        std::fs::write(dir.path().join("v2.8.8/install.yaml"), "kind: List\n").unwrap();
+        let m = load(&v, &ManifestSource::Dir(dir.path().to_path_buf()))
+            .await
+            .unwrap();
+        assert_eq!(m.text, "kind: List\n");
+        assert!(!m.downloaded);
+        assert!(m.origin.ends_with("v2.8.8/install.yaml"));
+        let other: FluxVersion = "v2.9.4".parse().unwrap();
+        let err = load(&other, &ManifestSource::Dir(dir.path().to_path_buf()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("v2.9.4/install.yaml"), "{err}");
+    }
 
     const YAML: &str = "
 apiVersion: apiextensions.k8s.io/v1
