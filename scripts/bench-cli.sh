@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
-bin=target/release/flux-compat
+bin="${CARGO_TARGET_DIR:-target}/release/flux-compat"
 python3 - "$bin" <<'PY'
 import statistics, subprocess, sys, time
 bin = sys.argv[1]
