@@ -148,11 +148,18 @@ pub fn describe(
                 None => lines.push(format!("no provider `{}` configured", cell.provider)),
             }
             if with_fixtures {
-                lines.push("start the fixture servers (git, Helm, OCI over TLS)".into());
+                lines.push(
+                    "start the fixture servers (git, Helm, OCI over TLS) and the FIPS TLS challenge endpoints"
+                        .into(),
+                );
             }
             lines.push(format!(
                 "install Flux {} from channel `{}` and verify every controller image digest",
                 cell.flux, cell.channel
+            ));
+            lines.push(format!(
+                "inspect every controller image of `{}` (FIPS family, Go version, base) and check the running Pods' GODEBUG",
+                cell.channel
             ));
             for s in &cell.scenarios {
                 match &s.skip {
