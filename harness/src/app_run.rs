@@ -8,6 +8,7 @@ use crate::cluster::existing::ExistingProvider;
 use crate::cluster::kind::{KindCli, KindProvider, MirrorAttachment};
 use crate::cluster::mirror::{MirrorSpec, Mirrors, Upstream};
 use crate::cluster::{Provider, preflight};
+use crate::errors::chain;
 use crate::exit;
 use crate::model::matrix::ProviderKind;
 use crate::report::live::ReportWriter;
@@ -361,17 +362,6 @@ fn print_dry_run(
     }
     use std::io::Write;
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(x) = cur {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        cur = x.source();
-    }
-    s
 }
 
 async fn preflight_or_install(

@@ -9,6 +9,7 @@ pub mod app_run;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod errors;
 pub mod exit;
 pub mod fips;
 pub mod fixtures;

@@ -3,6 +3,7 @@
 //! creates or deletes the cluster; teardown removes only namespaces labelled with this run's id.
 
 use super::{Cluster, ClusterError, ClusterSpec, Provider};
+use crate::errors::chain;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -96,17 +97,6 @@ impl ExistingProvider {
         }
         Ok(())
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(x) = cur {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        cur = x.source();
-    }
-    s
 }
 
 /// `major: "1", minor: "32+"` (EKS/GKE append `+`) → `1.32`.

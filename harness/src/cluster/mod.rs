@@ -96,14 +96,7 @@ impl ClusterError {
 
     /// The full message with its sources, for reports.
     pub fn chain(&self) -> String {
-        let mut s = self.to_string();
-        let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(self);
-        while let Some(e) = cur {
-            s.push_str(": ");
-            s.push_str(&e.to_string());
-            cur = e.source();
-        }
-        s
+        crate::errors::chain(self)
     }
 }
 

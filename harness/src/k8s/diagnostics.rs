@@ -6,6 +6,7 @@
 use super::client::Kube;
 use super::objects::{ObjectRef, to_value};
 use super::status;
+pub use crate::errors::chain as error_chain;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, LogParams};
 use serde_json::Value;
@@ -281,17 +282,6 @@ pub fn short_error(e: &kube::Error) -> String {
         kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
         other => error_chain(other),
     }
-}
-
-/// An error with its sources, for problem notes.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let _ = write!(out, ": {s}");
-        cur = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

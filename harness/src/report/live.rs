@@ -3,6 +3,7 @@
 //! interruption loses no finished cell.
 
 use super::files::{ReportError, write_all};
+use crate::errors::chain as error_chain;
 use crate::model::RunResult;
 use crate::runner::events::{EventSink, RunEvent};
 use std::path::{Path, PathBuf};
@@ -100,15 +101,4 @@ impl EventSink for ReportWriter {
             _ => {}
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(x) = cur {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        cur = x.source();
-    }
-    s
 }

@@ -3,6 +3,7 @@
 //! verify every controller's Deployment image and running digest against the channel's pins.
 
 use super::stages::{CellCtx, FluxStage, PhaseError, Properties};
+use crate::errors::chain;
 use crate::flux::credentials::{RegistryCredentials, Token};
 use crate::flux::install::{InstallRequest, install};
 use crate::flux::manifests::{Controller, ManifestSource};
@@ -41,17 +42,6 @@ impl ChannelStage {
             .await
             .map_err(|e| PhaseError::error(chain(&e)))
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(x) = cur {
-        s.push_str(": ");
-        s.push_str(&x.to_string());
-        cur = x.source();
-    }
-    s
 }
 
 impl FluxStage for ChannelStage {

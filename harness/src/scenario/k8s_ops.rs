@@ -5,6 +5,7 @@
 use super::ops::{
     Check, KubeOps, ListQuery, ObjectKey, Observed, OpsError, Target, Verdict, WaitOutcome,
 };
+use crate::errors::chain;
 use crate::k8s::{self, ApplyError, ApplyOptions, Kube, WaitError};
 use futures::StreamExt;
 use kube::api::DynamicObject;
@@ -24,10 +25,6 @@ fn to_key(r: &k8s::ObjectRef) -> ObjectKey {
         namespace: r.namespace.clone(),
         name: r.name.clone(),
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    k8s::diagnostics::error_chain(e)
 }
 
 fn object_error(action: &str, e: k8s::ObjectError) -> OpsError {

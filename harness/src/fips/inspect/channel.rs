@@ -4,6 +4,7 @@
 
 use super::classify::Family;
 use super::image::{BaseKind, ImageError, ImageInspection};
+pub use crate::errors::chain as error_chain;
 use crate::model::matrix::Base;
 use crate::model::{CellResult, ScenarioResult, Status};
 use std::collections::BTreeMap;
@@ -190,16 +191,4 @@ pub fn cell(
         phases: Vec::new(),
         scenarios,
     }
-}
-
-/// `error: cause: cause` for messages.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
 }
