@@ -137,12 +137,22 @@ pub async fn install(kube: &Kube, req: &InstallRequest<'_>) -> Result<Installed,
     }
 }
 
-fn apply_err(req: &InstallRequest<'_>) -> impl Fn(ApplyError) -> InstallError {
-    let channel = req.channel.name.clone();
-    move |source| InstallError::Apply {
-        channel: channel.clone(),
-        source: Box::new(source),
-    }
+/// Server-side apply into the install namespace; failures name the channel.
+async fn apply(
+    kube: &Kube,
+    req: &InstallRequest<'_>,
+    objects: Vec<DynamicObject>,
+) -> Result<Vec<ObjectRef>, InstallError> {
+    let options = ApplyOptions {
+        default_namespace: Some(req.namespace.to_string()),
+        crd_timeout: req.timeout,
+    };
+    kube.apply_objects(objects, &options)
+        .await
+        .map_err(|source| InstallError::Apply {
+            channel: req.channel.name.clone(),
+            source: Box::new(source),
+        })
 }
 
 async fn install_manifests(
@@ -167,14 +177,7 @@ async fn install_manifests(
         // First among the namespaced objects: the controllers' pulls need it from the start.
         objects.insert(0, secret);
     }
-    let options = ApplyOptions {
-        default_namespace: Some(req.namespace.to_string()),
-        crd_timeout: req.timeout,
-    };
-    let applied = kube
-        .apply_objects(objects, &options)
-        .await
-        .map_err(apply_err(req))?;
+    let applied = apply(kube, req, objects).await?;
     let mut properties = BTreeMap::new();
     properties.insert("flux.route".into(), "manifests".into());
     properties.insert("flux.version".into(), req.flux_version.to_string());
@@ -242,14 +245,7 @@ async fn install_operator(
         req.components,
         req.namespace,
     ));
-    let options = ApplyOptions {
-        default_namespace: Some(req.namespace.to_string()),
-        crd_timeout: req.timeout,
-    };
-    let applied = kube
-        .apply_objects(objects, &options)
-        .await
-        .map_err(apply_err(req))?;
+    let applied = apply(kube, req, objects).await?;
     let instance = ObjectRef::new(
         operator::FLUX_INSTANCE_API_VERSION,
         operator::FLUX_INSTANCE_KIND,
