@@ -125,20 +125,18 @@ impl FixturePlane for FixtureStage {
                 san: vec![host.clone()],
                 ..ChallengeConfig::default()
             };
-            let challenges =
-                match tokio::task::spawn_blocking(move || ChallengeSet::start(&challenge_config))
+            let started =
+                tokio::task::spawn_blocking(move || ChallengeSet::start(&challenge_config))
                     .await
-                {
-                    Ok(Ok(set)) => Some(Arc::new(set)),
-                    Ok(Err(e)) => {
-                        props.insert("fixtures.challenges.error".into(), e.to_string());
-                        None
-                    }
-                    Err(e) => {
-                        props.insert("fixtures.challenges.error".into(), e.to_string());
-                        None
-                    }
-                };
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+            let challenges = match started {
+                Ok(set) => Some(Arc::new(set)),
+                Err(e) => {
+                    props.insert("fixtures.challenges.error".into(), e);
+                    None
+                }
+            };
             self.planes.insert(
                 &ctx.cell.id,
                 CellFixtures {
