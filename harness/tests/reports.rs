@@ -1,6 +1,8 @@
-//! Reports against real consumers: junit.xml validates against the strict Ant schema (`xmllint`)
-//! and reads back through Python's `junitparser` with the same counts; results.json validates
-//! against its JSON Schema (`jsonschema`); shards merge; summary.md carries the grid.
+//! Reports against real consumers: junit.xml validates against the project's Ant JUnit schema
+//! (and the strict community copy when it is beside the checkout) with `xmllint` and reads back
+//! through Python's `junitparser` with the same counts; results.json validates against its JSON
+//! Schema (`jsonschema`); shards merge; summary.md carries the grid and renders literally through
+//! a CommonMark renderer (`markdown-it-py`); an errored cell is never hidden.
 
 mod support;
 
@@ -147,21 +149,37 @@ fn sample_run() -> RunResult {
     run
 }
 
-fn xmllint_valid(path: &Path) {
-    let schema = support::root().join("../shared/junit/JUnit.xsd");
-    let out = Command::new(support::require("xmllint"))
+/// The JUnit schema the project carries (written from the Ant format), and the strict community
+/// copy beside the checkout when present: every junit.xml must satisfy both.
+fn junit_schemas() -> Vec<std::path::PathBuf> {
+    let own = support::root().join("harness/src/report/junit.xsd");
+    let shared = support::root().join("../shared/junit/JUnit.xsd");
+    std::iter::once(own)
+        .chain(shared.is_file().then_some(shared))
+        .collect()
+}
+
+fn xmllint(schema: &Path, path: &Path) -> std::process::Output {
+    Command::new(support::require("xmllint"))
         .arg("--noout")
         .arg("--schema")
-        .arg(&schema)
+        .arg(schema)
         .arg(path)
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "xmllint rejected {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
+}
+
+fn xmllint_valid(path: &Path) {
+    for schema in junit_schemas() {
+        let out = xmllint(&schema, path);
+        assert!(
+            out.status.success(),
+            "xmllint rejected {} against {}: {}",
+            path.display(),
+            schema.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 const JUNITPARSER: &str = r#"
@@ -395,4 +413,210 @@ fn shards_merge_into_one_report_set_and_duplicates_are_refused() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a flux-compat results file"));
+}
+
+/// A cell as the runner leaves it when the harness panicked in it: an error on the cell, every
+/// scenario skipped as not run, no phase.
+fn panicked_cell(scenarios: &[&str]) -> CellResult {
+    let mut c = cell(
+        "1.36-upstream-v2.9.4-kind",
+        "1.36",
+        "upstream",
+        Status::Error,
+    );
+    c.properties.clear();
+    c.message = Some("the harness panicked in this cell: index out of bounds".into());
+    c.scenarios = scenarios
+        .iter()
+        .map(|s| {
+            scenario(
+                s,
+                Status::Skip,
+                Some("not run: the harness panicked in this cell"),
+            )
+        })
+        .collect();
+    c
+}
+
+#[test]
+fn a_cell_that_errored_before_any_phase_is_an_error_in_junit_and_summary() {
+    for scenarios in [&["git-kustomization", "fips-tls"][..], &[][..]] {
+        let mut run = RunResult::new("r2", "2026-11-23T05:10:11Z".into());
+        run.complete = true;
+        run.cells = vec![panicked_cell(scenarios)];
+        let dir = tempfile::tempdir().unwrap();
+        write_all(dir.path(), &run).unwrap();
+        let junit = dir.path().join("junit.xml");
+        xmllint_valid(&junit);
+        let suites = junitparser_read(&junit);
+        let suite = &suites[0];
+        assert_eq!(suite["errors"], 1, "{suite}");
+        assert_eq!(
+            suite["tests"],
+            scenarios.len() + 1,
+            "never an empty suite: {suite}"
+        );
+        let case = suite["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "[cell]")
+            .unwrap_or_else(|| panic!("no case for the cell: {suite}"));
+        assert_eq!(case["result"], "Error");
+        assert!(
+            case["message"]
+                .as_str()
+                .unwrap()
+                .contains("the harness panicked")
+        );
+        let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+        assert!(
+            md.contains(&format!(
+                "**0 passed, 0 failed, 1 errored, {} skipped**",
+                scenarios.len()
+            )),
+            "{md}"
+        );
+        assert!(
+            md.contains("- 💥 `1.36-upstream-v2.9.4-kind`: the harness panicked"),
+            "{md}"
+        );
+    }
+}
+
+#[test]
+fn scenario_properties_reach_junit() {
+    let mut run = sample_run();
+    run.cells[0].scenarios[0]
+        .properties
+        .insert("namespace".into(), "fc-git-kustomization-1a2b".into());
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &run).unwrap();
+    let junit = dir.path().join("junit.xml");
+    xmllint_valid(&junit);
+    let suites = junitparser_read(&junit);
+    assert_eq!(
+        suites[0]["props"]["scenario.git-kustomization.namespace"],
+        "fc-git-kustomization-1a2b"
+    );
+}
+
+/// Render Markdown the way GitHub's renderer family does (CommonMark + tables) and return the
+/// HTML and its visible text.
+const MARKDOWN_IT: &str = r#"
+import sys, json
+from html.parser import HTMLParser
+from markdown_it import MarkdownIt
+html = MarkdownIt("commonmark").enable("table").enable("strikethrough").render(open(sys.argv[1], encoding="utf-8").read())
+class Text(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True); self.parts = []; self.tags = set()
+    def handle_starttag(self, tag, attrs): self.tags.add(tag)
+    def handle_data(self, d): self.parts.append(d)
+t = Text(); t.feed(html)
+print(json.dumps({"html": html, "text": "".join(t.parts), "tags": sorted(t.tags)}))
+"#;
+
+#[test]
+fn summary_messages_render_literally_and_harmlessly() {
+    let nasty = "*x* **z** _y_ &amp; <b>bold</b> [l](http://e) `c` | pipe $m$ ~~s~~ \u{1b}[31mred\u{0}\u{fffe}end";
+    let mut run = sample_run();
+    run.cells[1].scenarios[0].message = Some(nasty.into());
+    run.cells[0].scenarios[1].message = Some(nasty.into());
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &run).unwrap();
+    let path = dir.path().join("summary.md");
+    let md = std::fs::read_to_string(&path).unwrap();
+    for bad in ['\u{1b}', '\u{0}', '\u{fffe}'] {
+        assert!(!md.contains(bad), "{bad:?} reached summary.md");
+    }
+    let out = Command::new("python3")
+        .args(["-c", MARKDOWN_IT])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "markdown-it-py failed (run scripts/setup-test-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = r["text"].as_str().unwrap();
+    // What the reader sees is the message itself, control characters as visible pictures.
+    let shown = "*x* **z** _y_ &amp; <b>bold</b> [l](http://e) `c` | pipe $m$ ~~s~~ \u{241b}[31mred\u{2400}\u{fffd}end";
+    assert_eq!(text.matches(shown).count(), 2, "{}", r["html"]);
+    // And nothing in it became markup (the headline's bold is the summary's own).
+    let tags: Vec<&str> = r["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for t in ["em", "b", "a", "del", "s", "script"] {
+        assert!(!tags.contains(&t), "<{t}> in {}", r["html"]);
+    }
+}
+
+/// The project's schema agrees with the strict community schema on what is valid: on the real
+/// renders and on broken variants of them.
+#[test]
+fn the_project_junit_schema_agrees_with_the_strict_ant_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &sample_run()).unwrap();
+    let good = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    let first_case = good.find("<testcase").unwrap();
+    let mutations: Vec<(&str, String)> = vec![
+        ("as written", good.clone()),
+        (
+            "attribute on testsuites",
+            good.replacen("<testsuites>", "<testsuites tests=\"3\">", 1),
+        ),
+        ("no hostname", good.replacen(" hostname=\"", " host=\"", 1)),
+        (
+            "timestamp with a zone",
+            good.replacen("2026-11-23T05:10:11\"", "2026-11-23T05:10:11Z\"", 1),
+        ),
+        (
+            "no package",
+            good.replacen(" package=\"flux-compat\"", "", 1),
+        ),
+        (
+            "no system-err",
+            good.replacen("<system-err></system-err>", "", 1),
+        ),
+        ("case without time", good.replacen(" time=\"4.567\"", "", 1)),
+        (
+            "failure without type",
+            good.replacen(" type=\"ScenarioFailure\"", "", 1),
+        ),
+        (
+            "two outcomes in a case",
+            good.replacen("<skipped message=", "<skipped/><skipped message=", 1),
+        ),
+        (
+            "unknown element",
+            format!("{}<flaky/>{}", &good[..first_case], &good[first_case..]),
+        ),
+        (
+            "tests not a number",
+            good.replacen(" tests=\"", " tests=\"x", 1),
+        ),
+    ];
+    let shared = support::root().join("../shared/junit/JUnit.xsd");
+    let own = support::root().join("harness/src/report/junit.xsd");
+    for (what, text) in mutations {
+        let path = dir.path().join("m.xml");
+        std::fs::write(&path, &text).unwrap();
+        let ours = xmllint(&own, &path).status.success();
+        assert_eq!(
+            ours,
+            what == "as written",
+            "{what}: the project schema said {ours}"
+        );
+        if shared.is_file() {
+            let theirs = xmllint(&shared, &path).status.success();
+            assert_eq!(ours, theirs, "{what}: the schemas disagree");
+        }
+    }
 }

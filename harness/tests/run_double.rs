@@ -8,13 +8,15 @@ mod support;
 
 use flux_compat::cluster::Provider;
 use flux_compat::cluster::existing::ExistingProvider;
+use flux_compat::cluster::mirror::{ProxyStats, stats_properties};
 use flux_compat::config::{self, Sources};
 use flux_compat::flux::manifests::ManifestSource;
 use flux_compat::model::Status;
 use flux_compat::model::matrix::{Provider as MatrixProvider, ProviderKind};
 use flux_compat::plan::{self, Filter};
+use flux_compat::report::live::ReportWriter;
 use flux_compat::runner::diagnostics::KubeDiagnostics;
-use flux_compat::runner::events::Recorder;
+use flux_compat::runner::events::{Fanout, Recorder};
 use flux_compat::runner::fixture_stage::FixtureStage;
 use flux_compat::runner::flux_stage::ChannelStage;
 use flux_compat::runner::scenario_stage::ScenarioStage;
@@ -148,16 +150,57 @@ async fn run(greeting_expected: &str) -> (flux_compat::model::RunResult, tempfil
         scenarios: Arc::new(scenarios),
         diagnostics: Some(Arc::new(KubeDiagnostics)),
     };
-    let r = runner::run(
+    let report_dir = cfg.report_dir.clone();
+    let writer = Arc::new(ReportWriter::new(&report_dir));
+    let mut r = runner::run(
         &plan,
         cfg,
         stages,
-        Arc::new(Recorder::default()),
+        Arc::new(Fanout(vec![Arc::new(Recorder::default()), writer.clone()])),
         CancellationToken::new(),
     )
     .await;
     drop(server);
+    assert_valid_results(&report_dir.join("results.json"));
+    // As `run` does after a run with the image cache: run-wide facts beside the cells.
+    let stats = ProxyStats {
+        blob_requests: 40,
+        blob_hits: 40,
+        blob_misses: 0,
+        manifest_requests: 9,
+        manifest_misses: 7,
+        bytes_pulled: 123_456,
+    };
+    r.properties.extend(stats_properties(&BTreeMap::from([(
+        "ghcr.io".to_string(),
+        stats,
+    )])));
+    writer.write(&r).unwrap();
+    assert_valid_results(&report_dir.join("results.json"));
     (r, dir)
+}
+
+/// results.json as the run wrote it validates against `flux-compat report schema`.
+fn assert_valid_results(path: &std::path::Path) {
+    let schema = std::process::Command::new(support::binary())
+        .args(["report", "schema"])
+        .output()
+        .unwrap();
+    let schema_path = path.with_file_name("schema.json");
+    std::fs::write(&schema_path, &schema.stdout).unwrap();
+    let script = "import json,sys,jsonschema; jsonschema.Draft202012Validator(json.load(open(sys.argv[1])), format_checker=jsonschema.FormatChecker()).validate(json.load(open(sys.argv[2])))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&schema_path)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} does not validate against the schema: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn phases(c: &flux_compat::model::CellResult) -> Vec<(&str, Status)> {

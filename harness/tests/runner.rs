@@ -475,15 +475,33 @@ async fn a_panicking_scenario_engine_is_a_cell_error_and_the_cluster_still_goes(
         panic_in: BTreeSet::from(["1.31-upstream-v2.9.4-kind".to_string()]),
         ..Default::default()
     });
+    let c = cfg(dir.path());
+    let report_dir = c.report_dir.clone();
     let r = runner::run(
         &plan(2),
-        cfg(dir.path()),
+        c,
         stages(p.clone(), Arc::default(), s),
-        Arc::new(Recorder::default()),
+        Arc::new(ReportWriter::new(&report_dir)),
         CancellationToken::new(),
     )
     .await;
     assert_eq!(r.cells[1].status, Status::Error);
+    // The reports count the panic as an error, not as skipped scenarios.
+    let junit = std::fs::read_to_string(report_dir.join("junit.xml")).unwrap();
+    let suite = &junit[junit.find("name=\"1.31-upstream-v2.9.4-kind\"").unwrap()..];
+    let suite = &suite[..suite.find("</testsuite>").unwrap()];
+    assert!(suite.contains(" errors=\"1\""), "{suite}");
+    assert!(
+        suite.contains("<testcase name=\"[cell]\"")
+            && suite.contains("<error message=\"the harness panicked"),
+        "{suite}"
+    );
+    let md = std::fs::read_to_string(report_dir.join("summary.md")).unwrap();
+    assert!(md.contains(", 1 errored,"), "{md}");
+    assert!(
+        md.contains("- 💥 `1.31-upstream-v2.9.4-kind`: the harness panicked"),
+        "{md}"
+    );
     assert!(
         r.cells[1]
             .message

@@ -55,6 +55,9 @@ pub struct RunResult {
     pub schema: String,
     pub run_id: String,
     pub tool_version: String,
+    /// The git commit the harness was built from, when the build knew it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_commit: Option<String>,
     /// RFC 3339 UTC.
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -164,17 +167,41 @@ impl Counts {
     }
 }
 
+/// The name of the case that stands for the cell itself (see [`CellResult::cell_case`]).
+pub const CELL_CASE: &str = "[cell]";
+
 impl CellResult {
-    /// The outcomes that become JUnit test cases: product-checking phases, then scenarios.
+    /// The outcomes that become JUnit test cases: product-checking phases, scenarios, and the
+    /// cell itself when nothing else carries its outcome.
     pub fn case_counts(&self) -> Counts {
         let mut c = Counts::default();
-        for p in self.phases.iter().filter(|p| p.is_test_case()) {
-            c.add(p.status);
+        for s in self.case_statuses() {
+            c.add(s);
         }
-        for s in &self.scenarios {
-            c.add(s.status);
+        if let Some(s) = self.cell_case() {
+            c.add(s);
         }
         c
+    }
+
+    fn case_statuses(&self) -> impl Iterator<Item = Status> + '_ {
+        self.phases
+            .iter()
+            .filter(|p| p.is_test_case())
+            .map(|p| p.status)
+            .chain(self.scenarios.iter().map(|s| s.status))
+    }
+
+    /// The cell's own case, when its outcome would otherwise vanish: a cell that failed or
+    /// errored where no phase or scenario carries that outcome (a harness panic leaves only
+    /// skipped scenarios), or a cell with no case at all. An error never hides behind skips.
+    pub fn cell_case(&self) -> Option<Status> {
+        let mut cases = self.case_statuses().peekable();
+        if cases.peek().is_none() {
+            return Some(self.status);
+        }
+        let carried = cases.any(|s| s == self.status);
+        (matches!(self.status, Status::Fail | Status::Error) && !carried).then_some(self.status)
     }
 }
 
@@ -192,6 +219,9 @@ impl RunResult {
             schema: RESULTS_SCHEMA.to_string(),
             run_id: run_id.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            tool_commit: option_env!("FLUX_COMPAT_COMMIT")
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
             started_at,
             finished_at: None,
             partitions: Vec::new(),
@@ -233,5 +263,55 @@ mod tests {
         assert_eq!(Status::Skip.worst(Status::Pass), Status::Pass);
         assert_eq!(Status::Pass.worst(Status::Fail), Status::Fail);
         assert_eq!(Status::Error.worst(Status::Fail), Status::Error);
+    }
+
+    fn cell(status: Status, scenarios: &[Status]) -> CellResult {
+        CellResult {
+            id: "c".into(),
+            kubernetes_minor: "1.37".into(),
+            kubernetes_version: None,
+            node_image: None,
+            channel: "upstream".into(),
+            flux_version: "v2.9.4".into(),
+            provider: "kind".into(),
+            status,
+            message: None,
+            started_at: "2026-11-23T05:10:11Z".into(),
+            duration_ms: 0,
+            properties: BTreeMap::new(),
+            phases: Vec::new(),
+            scenarios: scenarios
+                .iter()
+                .map(|s| ScenarioResult {
+                    name: "s".into(),
+                    tags: Vec::new(),
+                    status: *s,
+                    message: None,
+                    duration_ms: 0,
+                    steps: Vec::new(),
+                    diagnostics: None,
+                    artifacts: None,
+                    properties: BTreeMap::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_cell_case_carries_what_no_other_case_does() {
+        // A panicked cell: every scenario skipped, the error only on the cell.
+        let c = cell(Status::Error, &[Status::Skip, Status::Skip]);
+        assert_eq!(c.cell_case(), Some(Status::Error));
+        assert_eq!(c.case_counts().error, 1);
+        // The error is carried by a scenario: no extra case.
+        assert_eq!(cell(Status::Error, &[Status::Error]).cell_case(), None);
+        // An error behind a failure still needs its own case.
+        assert_eq!(
+            cell(Status::Error, &[Status::Fail]).cell_case(),
+            Some(Status::Error)
+        );
+        // Never an empty suite.
+        assert_eq!(cell(Status::Skip, &[]).cell_case(), Some(Status::Skip));
+        assert_eq!(cell(Status::Pass, &[Status::Pass]).cell_case(), None);
     }
 }

@@ -138,6 +138,18 @@ impl Filter {
                 });
             }
         }
+        // A misspelt tag would silently select nothing (or exclude nothing): name it instead.
+        let tags: std::collections::BTreeSet<&String> =
+            scenarios.iter().flat_map(|s| &s.tags).collect();
+        for t in self.tags.iter().chain(&self.exclude_tags) {
+            if !tags.contains(t) {
+                return Err(FilterError::Unknown {
+                    what: "tag",
+                    value: t.clone(),
+                    known: known(&tags),
+                });
+            }
+        }
         Ok(())
     }
 }

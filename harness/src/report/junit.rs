@@ -3,6 +3,7 @@
 //! Suite = cell, case = product-checking phase or scenario. junit-report has no suite properties
 //! and quick-junit writes attributes the strict schema rejects, so this module writes it itself.
 
+use crate::model::results::CELL_CASE;
 use crate::model::{CellResult, PhaseResult, RunResult, ScenarioResult, Status};
 use quick_xml::escape::escape;
 use std::fmt::Write;
@@ -138,6 +139,22 @@ fn scenario_case(out: &mut String, cell: &CellResult, s: &ScenarioResult) {
     }
 }
 
+/// The cell's own case (a panic, a failure before any phase, or a cell without cases).
+fn cell_case(out: &mut String, cell: &CellResult, status: Status) {
+    if case_open(
+        out,
+        CELL_CASE,
+        &format!("{}.cell", cell.id),
+        cell.duration_ms,
+        status,
+    ) {
+        let msg = cell.message.as_deref();
+        let body = failure_body(msg, &[], None);
+        outcome(out, status, msg, &body, "Cell");
+        out.push_str("    </testcase>\n");
+    }
+}
+
 fn failure_body(message: Option<&str>, steps: &[String], diagnostics: Option<&str>) -> String {
     let mut b = String::new();
     if let Some(m) = message {
@@ -195,6 +212,14 @@ pub fn render(run: &RunResult) -> String {
             props.push(("cell.message".into(), m.clone()));
         }
         props.extend(cell.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // The Ant schema has no properties on a case: scenario facts ride on the suite, by name.
+        for s in &cell.scenarios {
+            props.extend(
+                s.properties
+                    .iter()
+                    .map(|(k, v)| (format!("scenario.{}.{k}", s.name), v.clone())),
+            );
+        }
         for (k, v) in props {
             if !k.trim().is_empty() {
                 let _ = writeln!(
@@ -211,6 +236,9 @@ pub fn render(run: &RunResult) -> String {
         }
         for s in &cell.scenarios {
             scenario_case(&mut out, cell, s);
+        }
+        if let Some(status) = cell.cell_case() {
+            cell_case(&mut out, cell, status);
         }
         let mut log = String::new();
         for p in &cell.phases {

@@ -8,6 +8,7 @@ pub mod merge;
 pub mod plan_table;
 pub mod summary;
 pub mod terminal;
+pub mod text;
 
 /// The JSON Schema of `results.json` (`flux-compat report schema` prints it).
 pub const RESULTS_SCHEMA_JSON: &str = include_str!("results.schema.json");

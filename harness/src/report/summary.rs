@@ -1,6 +1,7 @@
 //! `summary.md`: a Kubernetes-minor × channel grid with pass/fail/error/skip marks and the failing
 //! cases, fit to append to `$GITHUB_STEP_SUMMARY`.
 
+use super::text::visible;
 use crate::model::{CellResult, RunResult, Status};
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -14,12 +15,48 @@ fn mark(s: Status) -> &'static str {
     }
 }
 
+/// Text that renders literally in GitHub Markdown: every character Markdown or HTML could read as
+/// syntax is escaped, line breaks fold to spaces (table cells stay on one line), and characters
+/// that could corrupt a terminal or a page are shown as visible stand-ins (see [`visible`]).
 fn md(s: &str) -> String {
-    // Keep table cells on one line and pipes from splitting columns.
-    s.replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            // Never at the start of a line here, so only inline syntax needs escaping (`$` is
+            // GitHub's math).
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '!' | '|'
+            | '~' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(visible(c)),
+        }
+    }
+    out
+}
+
+/// A name in a code span: literal by construction, fenced by more backticks than it contains.
+fn code(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            // GitHub splits table rows at a pipe even inside code; these spans are not in tables.
+            c => visible(c),
+        })
+        .collect();
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
 }
 
 fn cell_mark(c: &CellResult) -> String {
@@ -39,7 +76,7 @@ fn cell_mark(c: &CellResult) -> String {
 pub fn render(run: &RunResult) -> String {
     let mut out = String::new();
     let n = run.case_counts();
-    let _ = writeln!(out, "## flux-compat: run `{}`\n", run.run_id);
+    let _ = writeln!(out, "## flux-compat: run {}\n", code(&run.run_id));
     let state = if run.interrupted {
         " (interrupted: partial results)"
     } else if !run.complete {
@@ -124,10 +161,10 @@ pub fn render(run: &RunResult) -> String {
             .filter(|p| matches!(p.status, Status::Fail | Status::Error))
         {
             bad.push(format!(
-                "- {} `{}` / `[{}]`: {}",
+                "- {} {} / {}: {}",
                 mark(p.status),
-                c.id,
-                p.name,
+                code(&c.id),
+                code(&format!("[{}]", p.name)),
                 md(p.message.as_deref().unwrap_or(""))
             ));
         }
@@ -137,21 +174,18 @@ pub fn render(run: &RunResult) -> String {
             .filter(|s| matches!(s.status, Status::Fail | Status::Error))
         {
             bad.push(format!(
-                "- {} `{}` / `{}`: {}",
+                "- {} {} / {}: {}",
                 mark(s.status),
-                c.id,
-                s.name,
+                code(&c.id),
+                code(&s.name),
                 md(s.message.as_deref().unwrap_or(""))
             ));
         }
-        if matches!(c.status, Status::Error | Status::Fail)
-            && c.phases.is_empty()
-            && c.scenarios.is_empty()
-        {
+        if let Some(status @ (Status::Fail | Status::Error)) = c.cell_case() {
             bad.push(format!(
-                "- {} `{}`: {}",
-                mark(c.status),
-                c.id,
+                "- {} {}: {}",
+                mark(status),
+                code(&c.id),
                 md(c.message.as_deref().unwrap_or(""))
             ));
         }
@@ -172,9 +206,9 @@ pub fn render(run: &RunResult) -> String {
                 .filter(|s| s.status == Status::Skip)
                 .map(move |s| {
                     format!(
-                        "- `{}` / `{}`: {}",
-                        c.id,
-                        s.name,
+                        "- {} / {}: {}",
+                        code(&c.id),
+                        code(&s.name),
                         md(s.message.as_deref().unwrap_or("no reason given"))
                     )
                 })
@@ -193,4 +227,21 @@ pub fn render(run: &RunResult) -> String {
         out.push_str("\n</details>\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_and_control_characters_stay_literal() {
+        assert_eq!(md("*x* _y_"), "\\*x\\* \\_y\\_");
+        assert_eq!(md("&amp; <b>"), "&amp;amp; &lt;b&gt;");
+        assert_eq!(
+            md("a\u{1b}[31m\u{0}\u{fffe}"),
+            "a\u{241b}\\[31m\u{2400}\u{fffd}"
+        );
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`a"), "`` `a ``");
+    }
 }
