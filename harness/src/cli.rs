@@ -193,8 +193,40 @@ pub enum ReportCommand {
         #[arg(long, short, default_value = "reports/merged")]
         output: PathBuf,
     },
-    /// Print the JSON Schema of results.json.
-    Schema,
+    /// Print the JSON Schema of results.json (or of the attestation predicate).
+    Schema {
+        /// The schema of the compatibility attestation's predicate instead.
+        #[arg(long)]
+        predicate: bool,
+    },
+    /// Write the compatibility attestation of a results.json: an in-toto Statement v1 per
+    /// distribution release (channel × Flux version) whose subjects are the controller images a
+    /// cell verified. With `--key`, sign each into a DSSE envelope in attestation.intoto.jsonl.
+    /// Prints what was written as JSON on stdout.
+    Attest {
+        /// The results.json to attest.
+        results: PathBuf,
+        /// Where to write (defaults to the directory of the results file).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// ECDSA P-256 private key, PKCS#8 PEM (an encrypted key's passphrase is read from
+        /// `FLUX_COMPAT_SIGNING_KEY_PASSPHRASE`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Verify a signed attestation (attestation.intoto.jsonl): every signature with the public
+    /// key, the statement's shape, and with `--results` that it attests exactly those results.
+    /// Exit 0 verified, 1 rejected, 2 unreadable input or key.
+    Verify {
+        /// The attestation file: DSSE envelopes, one per line.
+        attestation: PathBuf,
+        /// ECDSA P-256 public key, PEM. Required: an unverifiable attestation is never accepted.
+        #[arg(long, value_name = "PUB", env = "FLUX_COMPAT_ATTESTATION_KEY")]
+        key: Option<PathBuf>,
+        /// The results.json the attestation must match exactly.
+        #[arg(long, value_name = "RESULTS")]
+        results: Option<PathBuf>,
+    },
     /// Render junit.xml and summary.md again from a results.json.
     Render {
         /// The results.json to read.

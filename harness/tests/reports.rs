@@ -620,3 +620,370 @@ fn the_project_junit_schema_agrees_with_the_strict_ant_schema() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// report.html in a real browser, and the compatibility attestation against independent verifiers.
+
+const DIGEST_SC: &str = "sha256:8a8ed0a57b8b86f561d5a4309a69f65e62f0cebe4de8801593c5ff35a3bc3c23";
+const DIGEST_KC: &str = "sha256:2b8bec54ffb6caf421bd2a6c005d27f567d5dd4db7feb55794fb51fcabd69b8f";
+
+/// What the install and verify phases record for a cell of the upstream channel.
+fn verified_properties(c: &mut CellResult) {
+    for (component, tag, digest) in [
+        ("source-controller", "v1.9.4", DIGEST_SC),
+        ("kustomize-controller", "v1.9.4", DIGEST_KC),
+    ] {
+        let reference = format!("ghcr.io/fluxcd/{component}:{tag}@{digest}");
+        c.properties
+            .insert(format!("image.{component}.reference"), reference);
+        c.properties
+            .insert(format!("image.{component}.digest"), digest.into());
+        c.properties
+            .insert(format!("image.{component}.expected"), digest.into());
+    }
+    for (k, v) in [
+        ("channel.registry", "ghcr.io/fluxcd"),
+        ("channel.operatorVariant", "upstream-alpine"),
+        ("channel.fips", "false"),
+        ("matrix.sha256", &"c".repeat(64)[..]),
+        ("flux.route", "manifests"),
+    ] {
+        c.properties.insert(k.into(), v.into());
+    }
+}
+
+/// The sample run plus a second upstream cell whose scenario failed, FIPS evidence on the fips
+/// cell, captured artifacts, and a cell in which the harness panicked.
+fn evidence_run() -> RunResult {
+    let mut run = sample_run();
+    verified_properties(&mut run.cells[0]);
+    run.cells[0].scenarios[0].artifacts =
+        Some("artifacts/1.37-upstream-v2.9.4-kind/git-kustomization".into());
+    let mut d = cell(
+        "1.36-upstream-v2.9.4-kind",
+        "1.36",
+        "upstream",
+        Status::Fail,
+    );
+    d.phases = vec![
+        phase("cluster", Status::Pass, None),
+        phase("install", Status::Pass, None),
+        phase("verify-images", Status::Pass, None),
+        phase("teardown", Status::Pass, None),
+    ];
+    let mut f = scenario(
+        "git-kustomization",
+        Status::Fail,
+        Some("Kustomization `app` never became Ready"),
+    );
+    f.artifacts = Some("artifacts/1.36-upstream-v2.9.4-kind/git-kustomization".into());
+    d.scenarios = vec![
+        f,
+        scenario("fips-tls", Status::Skip, Some("needs a FIPS channel")),
+    ];
+    verified_properties(&mut d);
+    for (k, v) in [
+        ("family", "boringcrypto"),
+        ("goVersion", "go1.26.6 X:boringcrypto"),
+        ("fipsModule", "-"),
+        ("base", "distroless"),
+    ] {
+        run.cells[1]
+            .properties
+            .insert(format!("fips.source-controller.{k}"), v.into());
+    }
+    let mut p = panicked_cell(&["git-kustomization"]);
+    p.id = "1.35-upstream-v2.9.4-kind".into();
+    p.kubernetes_minor = "1.35".into();
+    run.cells.push(d);
+    run.cells.push(p);
+    run.properties.insert(
+        "imageCache.ghcr.io.bytesPulledFromUpstream".into(),
+        "123456".into(),
+    );
+    run
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new(support::require("openssl"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An ECDSA P-256 key pair made by the openssl CLI: `<name>.pem` (PKCS#8) and `<name>.pub`.
+fn key_pair(dir: &Path, name: &str) {
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &format!("{name}.pem"),
+        ],
+        dir,
+    );
+    openssl(
+        &[
+            "pkey",
+            "-in",
+            &format!("{name}.pem"),
+            "-pubout",
+            "-out",
+            &format!("{name}.pub"),
+        ],
+        dir,
+    );
+}
+
+fn flux_compat(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(support::binary()).args(args).output().unwrap()
+}
+
+/// The independent verifier: securesystemslib's DSSE with a key id computed here from the public
+/// key, in-toto-attestation's Statement v1 checks, and the predicate's JSON Schema.
+const PY_VERIFY: &str = r#"
+import base64, hashlib, json, sys
+import jsonschema
+from cryptography.hazmat.primitives import serialization
+from google.protobuf import json_format
+from in_toto_attestation.v1 import statement_pb2
+from in_toto_attestation.v1.statement import Statement
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import SSlibKey
+pub = serialization.load_pem_public_key(open(sys.argv[1], "rb").read())
+der = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+key = SSlibKey.from_crypto(pub, keyid=hashlib.sha256(der).hexdigest(), scheme="ecdsa-sha2-nistp256")
+schema = json.load(open(sys.argv[3]))
+out = []
+for line in open(sys.argv[2]):
+    if not line.strip():
+        continue
+    try:
+        env = Envelope.from_dict(json.loads(line))
+        env.verify([key], 1)
+        st = json.loads(env.payload)
+        Statement.copy_from_pb(json_format.ParseDict(st, statement_pb2.Statement())).validate()
+        jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(st["predicate"])
+        out.append({"ok": True, "subjects": st["subject"], "predicateType": st["predicateType"], "verdict": st["predicate"]["verdict"]})
+    except Exception as e:
+        out.append({"ok": False, "error": f"{type(e).__name__}: {e}"})
+print(json.dumps(out))
+"#;
+
+fn python_verify(pubkey: &Path, attestation: &Path, schema: &Path) -> Vec<Value> {
+    let out = Command::new("python3")
+        .args(["-c", PY_VERIFY])
+        .arg(pubkey)
+        .arg(attestation)
+        .arg(schema)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the Python verifier failed (run scripts/setup-test-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn a_signed_attestation_verifies_here_and_in_python_and_tampering_is_refused_by_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = evidence_run();
+    write_all(&d.join("run"), &run).unwrap();
+    key_pair(d, "k");
+    key_pair(d, "other");
+    let schema = d.join("predicate.schema.json");
+    let out = flux_compat(&["report".as_ref(), "schema".as_ref(), "--predicate".as_ref()]);
+    std::fs::write(&schema, &out.stdout).unwrap();
+    let results = d.join("run/results.json");
+
+    let out = flux_compat(&[
+        "report".as_ref(),
+        "attest".as_ref(),
+        results.as_os_str(),
+        "--key".as_ref(),
+        d.join("k.pem").as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    // Only the upstream channel had a cell that verified its images.
+    assert!(
+        err.contains("attested `upstream` Flux v2.9.4: verdict Error, 2 image(s)"),
+        "{err}"
+    );
+    assert!(err.contains("not attested: `fips` Flux v2.9.4"), "{err}");
+    let written: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(written.as_array().unwrap().len(), 1, "{written}");
+    let envelopes = d.join("run/attestation.intoto.jsonl");
+
+    // Accepted by this tool, exactly matching the results...
+    let verify = |file: &Path, key: &str, results: Option<&Path>| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "report".as_ref(),
+            "verify".as_ref(),
+            file.as_os_str(),
+            "--key".as_ref(),
+        ];
+        let key = d.join(key);
+        args.push(key.as_os_str());
+        if let Some(r) = results {
+            args.push("--results".as_ref());
+            args.push(r.as_os_str());
+        }
+        let o = flux_compat(&args);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, err) = verify(&envelopes, "k.pub", Some(&results));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("the attestation matches the results exactly"),
+        "{err}"
+    );
+    // ... and by the independent implementation.
+    let py = python_verify(&d.join("k.pub"), &envelopes, &schema);
+    assert_eq!(py.len(), 1);
+    assert_eq!(py[0]["ok"], true, "{py:?}");
+    assert_eq!(py[0]["verdict"], "error");
+    let subjects: Vec<(String, String)> = py[0]["subjects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["digest"]["sha256"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        subjects,
+        vec![
+            (
+                "ghcr.io/fluxcd/kustomize-controller".to_string(),
+                DIGEST_KC[7..].to_string()
+            ),
+            (
+                "ghcr.io/fluxcd/source-controller".to_string(),
+                DIGEST_SC[7..].to_string()
+            ),
+        ]
+    );
+
+    // Only what passed is attested as passing.
+    let line = std::fs::read_to_string(&envelopes).unwrap();
+    let env: Value = serde_json::from_str(line.trim()).unwrap();
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let payload = b64.decode(env["payload"].as_str().unwrap()).unwrap();
+    let statement: Value = serde_json::from_slice(&payload).unwrap();
+    let cells = statement["predicate"]["cells"].as_array().unwrap();
+    let failed = cells
+        .iter()
+        .find(|c| c["id"] == "1.36-upstream-v2.9.4-kind")
+        .unwrap();
+    assert_eq!(failed["scenarios"][0]["outcome"], "fail");
+    assert_eq!(failed["scenarios"][1]["outcome"], "skip");
+    assert_eq!(failed["scenarios"][1]["message"], "needs a FIPS channel");
+    let panicked = cells
+        .iter()
+        .find(|c| c["id"] == "1.35-upstream-v2.9.4-kind")
+        .unwrap();
+    assert_eq!(panicked["checks"][0]["name"], "[cell]");
+    assert_eq!(panicked["checks"][0]["outcome"], "error");
+
+    // Tampered: an outcome flipped to pass inside the signed payload.
+    let flipped = String::from_utf8(payload.clone()).unwrap().replacen(
+        "\"outcome\":\"fail\"",
+        "\"outcome\":\"pass\"",
+        1,
+    );
+    let mut t = env.clone();
+    t["payload"] = Value::String(b64.encode(flipped));
+    let tampered = d.join("tampered.jsonl");
+    std::fs::write(&tampered, format!("{t}\n")).unwrap();
+    // Unsigned: the signatures removed.
+    let mut u = env.clone();
+    u["signatures"] = serde_json::json!([]);
+    let unsigned = d.join("unsigned.jsonl");
+    std::fs::write(&unsigned, format!("{u}\n")).unwrap();
+    // Signed by another key.
+    let out = flux_compat(&[
+        "report".as_ref(),
+        "attest".as_ref(),
+        results.as_os_str(),
+        "--key".as_ref(),
+        d.join("other.pem").as_os_str(),
+        "-o".as_ref(),
+        d.join("other").as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let foreign = d.join("other/attestation.intoto.jsonl");
+    for (file, why) in [
+        (&tampered, "does not verify"),
+        (&unsigned, "without signatures"),
+        (&foreign, "not by the given key"),
+    ] {
+        let (code, err) = verify(file, "k.pub", None);
+        assert_eq!(code, Some(1), "{}: {err}", file.display());
+        assert!(err.contains(why), "{}: {err}", file.display());
+        let py = python_verify(&d.join("k.pub"), file, &schema);
+        assert_eq!(
+            py[0]["ok"],
+            false,
+            "Python accepted {}: {py:?}",
+            file.display()
+        );
+    }
+
+    // Signed and intact, but not what the results say: every difference is named.
+    let mut changed = run.clone();
+    changed.cells[3].scenarios[0].status = Status::Pass;
+    write_all(&d.join("changed"), &changed).unwrap();
+    let (code, err) = verify(&envelopes, "k.pub", Some(&d.join("changed/results.json")));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(
+            "`/predicate/cells/1/scenarios/0/outcome` is \"fail\"; the results say \"pass\""
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("`/predicate/counts/pass` is 3; the results say 4"),
+        "{err}"
+    );
+
+    // Usage problems are exit 2 with a clear message; a missing key is never a pass.
+    let o = flux_compat(&["report".as_ref(), "verify".as_ref(), envelopes.as_os_str()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`--key PUB`"));
+    let (code, err) = verify(&envelopes, "k.pem", None);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("this is a private key"), "{err}");
+    let o = flux_compat(&[
+        "report".as_ref(),
+        "attest".as_ref(),
+        results.as_os_str(),
+        "--key".as_ref(),
+        d.join("k.pub").as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected a PKCS#8 PEM private key"));
+}

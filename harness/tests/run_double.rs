@@ -212,7 +212,7 @@ fn phases(c: &flux_compat::model::CellResult) -> Vec<(&str, Status)> {
 
 #[tokio::test]
 async fn every_stage_runs_for_real_and_the_scenario_passes() {
-    let (r, _dir) = run("hello").await;
+    let (r, dir) = run("hello").await;
     let c = &r.cells[0];
     assert_eq!(
         phases(c),
@@ -242,6 +242,94 @@ async fn every_stage_runs_for_real_and_the_scenario_passes() {
         c.properties
     );
     assert_eq!(c.status, Status::Pass);
+    attest_and_verify(&r, dir.path());
+}
+
+/// The run's own results attest the channel it installed: subjects are the matrix's pins, the
+/// inputs are the matrix file's digest, and the signed envelope verifies against the results.
+fn attest_and_verify(r: &flux_compat::model::RunResult, dir: &std::path::Path) {
+    use std::process::Command;
+    let c = &r.cells[0];
+    let matrix = std::fs::read(support::root().join("matrix.yaml")).unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&matrix));
+    assert_eq!(
+        c.properties.get("matrix.sha256"),
+        Some(&sha),
+        "{:?}",
+        c.properties
+    );
+    assert_eq!(
+        c.properties
+            .get("channel.operatorVariant")
+            .map(String::as_str),
+        Some("upstream-alpine")
+    );
+    for args in [
+        vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "k.pem",
+        ],
+        vec!["pkey", "-in", "k.pem", "-pubout", "-out", "k.pub"],
+    ] {
+        let o = Command::new(support::require("openssl"))
+            .args(&args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let results = dir.join("reports/results.json");
+    let o = Command::new(support::binary())
+        .args(["report", "attest"])
+        .arg(&results)
+        .arg("--key")
+        .arg(dir.join("k.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let statement: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("reports/attestation-upstream-v2.9.4.statement.json")).unwrap(),
+    )
+    .unwrap();
+    let subjects = statement["subject"].as_array().unwrap();
+    assert_eq!(subjects.len(), 7, "{statement}");
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s["name"] == "ghcr.io/fluxcd/source-controller"
+                && s["digest"]["sha256"]
+                    == "8a8ed0a57b8b86f561d5a4309a69f65e62f0cebe4de8801593c5ff35a3bc3c23")
+    );
+    assert_eq!(
+        statement["predicate"]["inputs"]["matrix"]["sha256"],
+        sha.as_str()
+    );
+    assert_eq!(statement["predicate"]["verdict"], "pass");
+    let o = Command::new(support::binary())
+        .args(["report", "verify"])
+        .arg(dir.join("reports/attestation.intoto.jsonl"))
+        .arg("--key")
+        .arg(dir.join("k.pub"))
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[tokio::test]

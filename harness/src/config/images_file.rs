@@ -32,6 +32,12 @@ struct RawImage {
 
 /// Load an images file into per-component pins. Problems are reported against the images file.
 pub fn load(file: &Path, d: &mut Diagnostics) -> Option<BTreeMap<Component, ImagePin>> {
+    read(file, d).map(|(pins, _)| pins)
+}
+
+/// [`load`], also returning the sha256 (hex) of the bytes read, so results can name the exact
+/// file the pins came from.
+pub fn read(file: &Path, d: &mut Diagnostics) -> Option<(BTreeMap<Component, ImagePin>, String)> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
@@ -43,7 +49,8 @@ pub fn load(file: &Path, d: &mut Diagnostics) -> Option<BTreeMap<Component, Imag
             return None;
         }
     };
-    parse(file, &text, d)
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    parse(file, &text, d).map(|pins| (pins, digest))
 }
 
 /// Parse images-file text.

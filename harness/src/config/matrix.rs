@@ -238,7 +238,9 @@ pub fn load(file: &Path, text: &str, d: &mut Diagnostics) -> Option<Matrix> {
         }
     };
     let raw: RawMatrix = deserialize(&doc, &doc.value, "", file, d)?;
-    Some(resolve(file, &doc, raw, d))
+    let mut m = resolve(file, &doc, raw, d);
+    m.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+    Some(m)
 }
 
 fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> Matrix {
@@ -423,6 +425,7 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
         );
     }
     let mut channels: Vec<Channel> = Vec::new();
+    let mut images_file_sha256 = BTreeMap::new();
     for (i, c) in raw.channels.iter().enumerate() {
         let p = format!("channels[{i}]");
         if !is_name(&c.name) {
@@ -503,7 +506,8 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
                 }
                 (None, Some(path)) => {
                     let resolved = base_dir.join(path);
-                    let images = images_file::load(&resolved, d).unwrap_or_default();
+                    let (images, digest) = images_file::read(&resolved, d).unwrap_or_default();
+                    images_file_sha256.insert(PathBuf::from(path), digest);
                     ChannelRelease {
                         images_file: Some(PathBuf::from(path)),
                         images,
@@ -675,6 +679,8 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
     let scenarios_dir = base_dir.join(raw.scenarios.directory.as_deref().unwrap_or("scenarios"));
     Matrix {
         file: file.to_path_buf(),
+        sha256: String::new(),
+        images_file_sha256,
         kind_version: raw.kind_version,
         kubernetes,
         flux,

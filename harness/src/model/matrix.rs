@@ -11,6 +11,10 @@ use std::time::Duration;
 #[serde(rename_all = "camelCase")]
 pub struct Matrix {
     pub file: PathBuf,
+    /// sha256 (hex) of the matrix file as it was read, recorded with every cell's results.
+    pub sha256: String,
+    /// sha256 (hex) of each distribution images file read, by the path the matrix names it with.
+    pub images_file_sha256: BTreeMap<PathBuf, String>,
     pub kind_version: String,
     pub kubernetes: Vec<KubeEntry>,
     pub flux: Vec<FluxEntry>,

@@ -1,6 +1,7 @@
 //! Reports: the only place that writes `reports/` files or renders human output of results.
 //! Everything is rendered from one results model (`model::results`).
 
+pub mod attest;
 pub mod files;
 pub mod junit;
 pub mod live;

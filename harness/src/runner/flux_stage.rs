@@ -9,8 +9,9 @@ use crate::flux::install::{InstallRequest, install};
 use crate::flux::manifests::{Controller, ManifestSource};
 use crate::flux::verify::{VerifyOptions, verify};
 use crate::k8s::Kube;
+use crate::model::FluxVersion;
 use crate::model::Status;
-use crate::model::matrix::Matrix;
+use crate::model::matrix::{Channel, Matrix};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,31 @@ impl ChannelStage {
     }
 }
 
+/// What a cell installed from, for the reports and the attestation: the channel's registry and
+/// Flux Operator variant, whether it promises FIPS, and the sha256 of the matrix and of the
+/// distribution images file its pins came from.
+pub fn channel_properties(m: &Matrix, channel: &Channel, flux: &FluxVersion) -> Properties {
+    let mut p = Properties::new();
+    p.insert("channel.registry".into(), channel.registry.clone());
+    p.insert(
+        "channel.operatorVariant".into(),
+        channel.operator_variant.clone(),
+    );
+    p.insert("channel.fips".into(), channel.fips.to_string());
+    p.insert("matrix.sha256".into(), m.sha256.clone());
+    let file = channel
+        .releases
+        .get(flux)
+        .and_then(|r| r.images_file.as_ref());
+    if let Some(file) = file {
+        p.insert("channel.imagesFile".into(), file.display().to_string());
+        if let Some(sha) = m.images_file_sha256.get(file) {
+            p.insert("channel.imagesFile.sha256".into(), sha.clone());
+        }
+    }
+    p
+}
+
 impl FluxStage for ChannelStage {
     fn install<'a>(&'a self, ctx: &'a CellCtx) -> BoxFuture<'a, Result<Properties, PhaseError>> {
         Box::pin(async move {
@@ -70,7 +96,9 @@ impl FluxStage for ChannelStage {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(ctx.cell.id.clone(), done.controllers);
-                    Ok(done.properties)
+                    let mut props = done.properties;
+                    props.extend(channel_properties(&self.matrix, channel, &ctx.cell.flux));
+                    Ok(props)
                 }
                 Err(e) => Err(PhaseError {
                     status: e.status(),
