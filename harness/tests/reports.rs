@@ -704,6 +704,144 @@ fn evidence_run() -> RunResult {
     run
 }
 
+#[test]
+fn report_html_renders_in_headless_chromium_with_the_grid_counts_and_no_console_errors() {
+    let run = evidence_run();
+    let dir = tempfile::tempdir().unwrap();
+    write_all(dir.path(), &run).unwrap();
+    let page = dir.path().join("report.html");
+    let text = std::fs::read_to_string(&page).unwrap();
+    // Self-contained: nothing is fetched from anywhere.
+    for needle in ["src=", "href=\"http", "@import", "url(", "<link"] {
+        assert!(!text.contains(needle), "`{needle}` in report.html");
+    }
+    let out_dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-html");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let shot = out_dir.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let url = format!("file://{}", page.display());
+    let out = Command::new("python3")
+        .arg(support::root().join("harness/tests/support/chromium_cdp.py"))
+        .arg(support::require("chromium"))
+        .arg(&url)
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "headless Chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The script ran (it says so at info level) and nothing complained.
+    let console = r["console"].as_array().unwrap();
+    assert!(
+        console
+            .iter()
+            .any(|m| m["level"] == "info" && m["text"] == "flux-compat report: 5 cell(s)"),
+        "{console:?}"
+    );
+    let bad: Vec<&Value> = console
+        .iter()
+        .filter(|m| m["level"] != "info" && m["level"] != "log")
+        .chain(
+            r["log"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["level"] == "error" || m["level"] == "warning"),
+        )
+        .collect();
+    assert!(bad.is_empty(), "console: {bad:?}");
+    assert_eq!(
+        r["requests"],
+        serde_json::json!([url]),
+        "the page fetched something"
+    );
+
+    let dom = r["dom"].as_str().unwrap();
+    // The filter appears only with JavaScript, and did.
+    assert!(
+        dom.contains("<fieldset class=\"filter\" id=\"filter\">"),
+        "filter not shown"
+    );
+    // One grid cell per cell, coloured and labelled by outcome, linking to its section.
+    let links = regex::Regex::new(r##"<td class="o-(\w+)" data-outcome="(\w+)"><a href="#([^"]+)" data-cell="([^"]+)"><span class="outcome o-\w+"><span aria-hidden="true">.</span> (\w+)</span><span class="counts">([^<]+)</span>"##).unwrap();
+    let found: Vec<_> = links.captures_iter(dom).collect();
+    assert_eq!(found.len(), run.cells.len(), "{dom}");
+    for cap in &found {
+        let c = run.cells.iter().find(|c| c.id == cap[4]).unwrap();
+        assert_eq!(&cap[1], c.status.as_str());
+        let word = match c.status {
+            Status::Pass => "passed",
+            Status::Fail => "failed",
+            Status::Error => "errored",
+            Status::Skip => "skipped",
+        };
+        assert_eq!(&cap[5], word);
+        let n = c.case_counts();
+        assert!(
+            cap[6].starts_with(&format!("{}/{} passed", n.pass, n.pass + n.fail + n.error)),
+            "{}",
+            &cap[6]
+        );
+        assert!(
+            dom.contains(&format!(
+                "<section class=\"cell o-{}\" id=\"{}\"",
+                c.status.as_str(),
+                &cap[3]
+            )),
+            "no section `{}`",
+            &cap[3]
+        );
+    }
+    // Rows are the Kubernetes minors, newest first; columns the channels.
+    let rows: Vec<&str> = regex::Regex::new(r#"<tr><th scope="row">([^<]+)</th>"#)
+        .unwrap()
+        .captures_iter(dom)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    assert_eq!(rows, ["1.37", "1.36", "1.35", "1.32"]);
+    // The headline counts every case, the panicked cell's error included.
+    let n = run.case_counts();
+    for (s, count) in [
+        ("pass", n.pass),
+        ("fail", n.fail),
+        ("error", n.error),
+        ("skip", n.skip),
+    ] {
+        assert!(
+            dom.contains(&format!(
+                "data-count=\"{s}\" data-outcome-count=\"{count}\""
+            )),
+            "{s} {count}"
+        );
+    }
+    assert!(n.error >= 3, "{n:?}");
+    // Per cell: the timeline, messages, skip reasons, digests, FIPS evidence, relative artifact links.
+    assert_eq!(dom.matches("<svg class=\"timeline\"").count(), 5);
+    for needle in [
+        "Kustomization `app` never became Ready",
+        "needs a FIPS channel; `upstream` is not one",
+        "the harness panicked in this cell",
+        DIGEST_SC,
+        "go1.26.6 X:boringcrypto",
+        "href=\"artifacts/1.36-upstream-v2.9.4-kind/git-kustomization/\"",
+        "imageCache.ghcr.io.bytesPulledFromUpstream",
+    ] {
+        assert!(dom.contains(needle), "`{needle}` missing");
+    }
+    // Escaped, not interpreted.
+    assert!(dom.contains("expected sha256:7802 &lt;&amp;&gt; \"quoted\""));
+    // A picture for people to look at.
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+}
+
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new(support::require("openssl"))
         .args(args)

@@ -1,5 +1,6 @@
-//! Writing and reading a report directory: `results.json`, `junit.xml`, `summary.md`. Files are
-//! replaced atomically (write then rename) so a crash mid-write never leaves a torn report.
+//! Writing and reading a report directory: `results.json`, `junit.xml`, `summary.md`,
+//! `report.html`. Files are replaced atomically (write then rename) so a crash mid-write never
+//! leaves a torn report.
 
 use crate::model::RunResult;
 use crate::model::results::RESULTS_SCHEMA;
@@ -48,7 +49,8 @@ pub fn write_all(dir: &Path, run: &RunResult) -> Result<(), ReportError> {
     let json = serde_json::to_string_pretty(run).expect("results serialise");
     write_atomic(&dir.join("results.json"), &(json + "\n"))?;
     write_atomic(&dir.join("junit.xml"), &super::junit::render(run))?;
-    write_atomic(&dir.join("summary.md"), &super::summary::render(run))
+    write_atomic(&dir.join("summary.md"), &super::summary::render(run))?;
+    write_atomic(&dir.join("report.html"), &super::html::render(run))
 }
 
 /// Read a `results.json`, with the position of any problem.

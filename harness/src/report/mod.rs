@@ -3,6 +3,7 @@
 
 pub mod attest;
 pub mod files;
+pub mod html;
 pub mod junit;
 pub mod live;
 pub mod merge;
