@@ -11,6 +11,7 @@ full-page PNG screenshot. Standard library only.
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,3 +134,4 @@ finally:
     except Exception:
         proc.kill()
         proc.wait()
+    shutil.rmtree(profile, ignore_errors=True)
