@@ -254,7 +254,8 @@ fn attest_cmd(
             eprintln!("error: failed to {e}");
             exit::FAILED
         }
-        Err(e) => usage_error(crate::errors::chain(&e)),
+        Err(AttestFileError::Results(e)) => usage_error(crate::errors::chain(&e)),
+        Err(e) => usage_error(format!("failed to {}", crate::errors::chain(&e))),
     }
 }
 
@@ -292,7 +293,8 @@ fn verify_cmd(
             eprintln!("error: failed to {e}");
             exit::FAILED
         }
-        Err(e) => usage_error(crate::errors::chain(&e)),
+        Err(report::attest::VerifyError::Results(e)) => usage_error(crate::errors::chain(&e)),
+        Err(e) => usage_error(format!("failed to {}", crate::errors::chain(&e))),
     }
 }
 

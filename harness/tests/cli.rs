@@ -241,6 +241,8 @@ fn help_is_available_for_every_command() {
         vec!["validate", "--help"],
         vec!["plan", "--help"],
         vec!["report", "merge", "--help"],
+        vec!["report", "attest", "--help"],
+        vec!["report", "verify", "--help"],
     ] {
         let out = run(&args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");

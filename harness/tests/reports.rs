@@ -233,6 +233,10 @@ fn junit_validates_against_the_strict_schema_and_reads_back_with_the_same_counts
         "a run with failures exits 1: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        out_dir.join("report.html").is_file() && out_dir.join("summary.md").is_file(),
+        "render writes every human report"
+    );
     for path in [dir.path().join("junit.xml"), out_dir.join("junit.xml")] {
         xmllint_valid(&path);
         let suites = junitparser_read(&path);
@@ -392,6 +396,10 @@ fn shards_merge_into_one_report_set_and_duplicates_are_refused() {
         vec!["hash:1/2".to_string(), "hash:2/2".to_string()]
     );
     xmllint_valid(&merged.join("junit.xml"));
+    assert!(
+        merged.join("report.html").is_file(),
+        "merge writes report.html"
+    );
     // The same shard twice is a mistake, not a merge.
     let out = Command::new(support::binary())
         .args(["report", "merge"])
