@@ -189,12 +189,7 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
             results,
         } => verify_cmd(&attestation, key.as_deref(), results.as_deref()),
         ReportCommand::Render { results, output } => {
-            let dir = output.unwrap_or_else(|| {
-                results
-                    .parent()
-                    .map(|p| p.to_path_buf())
-                    .unwrap_or_default()
-            });
+            let dir = output.unwrap_or_else(|| beside(&results));
             match report::files::read_results(&results)
                 .and_then(|run| report::files::write_all(&dir, &run).map(|_| run))
             {
@@ -208,18 +203,21 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
     }
 }
 
+/// The directory a results file is in (`.` for a bare file name).
+fn beside(results: &std::path::Path) -> std::path::PathBuf {
+    match results.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
 fn attest_cmd(
     results: &std::path::Path,
     output: Option<std::path::PathBuf>,
     key: Option<&std::path::Path>,
 ) -> u8 {
     use report::attest::{AttestFileError, attest};
-    let dir = output.unwrap_or_else(|| {
-        results
-            .parent()
-            .map(|p| p.to_path_buf())
-            .unwrap_or_default()
-    });
+    let dir = output.unwrap_or_else(|| beside(results));
     match attest(results, &dir, key) {
         Ok((written, unattested)) => {
             for w in &written {

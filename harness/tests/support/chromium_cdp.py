@@ -5,8 +5,9 @@ Usage: chromium_cdp.py CHROMIUM URL SCREENSHOT.png
 Speaks the DevTools protocol over --remote-debugging-pipe (fd 3 in, fd 4 out; NUL-separated JSON),
 so console messages keep their level: prints one JSON object on stdout with the rendered DOM
 (after scripts ran), every console message and uncaught exception, every browser log entry
-(blocked or failed loads, CSP violations), every network request the page made, and writes a
-full-page PNG screenshot. Standard library only.
+(blocked or failed loads, CSP violations), every network request the page made, what the page
+shows with JavaScript disabled (reloaded in the same browser), and writes a full-page PNG
+screenshot. Standard library only.
 """
 import base64
 import json
@@ -92,6 +93,14 @@ def wait_for(method, session):
         events.append(m)
 
 
+NO_JS_PROBE = """JSON.stringify({
+  filterShown: (function () { var f = document.getElementById("filter");
+                              return !!f && getComputedStyle(f).display !== "none"; })(),
+  visibleSections: Array.prototype.filter.call(document.querySelectorAll("section.cell"),
+                                               function (s) { return s.offsetParent !== null; }).length,
+  gridCells: document.querySelectorAll("table.grid td[data-outcome]").length
+})"""
+
 try:
     targets = call("Target.getTargets")["targetInfos"]
     page = next(t for t in targets if t["type"] == "page")
@@ -112,6 +121,12 @@ try:
                session)["data"]
     with open(shot, "wb") as f:
         f.write(base64.b64decode(png))
+    # The same page with JavaScript off, as a reader with scripts disabled sees it.
+    call("Emulation.setScriptExecutionDisabled", {"value": True}, session)
+    call("Page.reload", {"ignoreCache": True}, session)
+    wait_for("Page.loadEventFired", session)
+    no_js = call("Runtime.evaluate", {"expression": NO_JS_PROBE, "returnByValue": True},
+                 session)["result"]["value"]
     console, logs, requests = [], [], []
     for m in events:
         p = m.get("params", {})
@@ -126,7 +141,8 @@ try:
             logs.append({"level": p["entry"]["level"], "text": p["entry"]["text"]})
         elif m.get("method") == "Network.requestWillBeSent":
             requests.append(p["request"]["url"])
-    print(json.dumps({"dom": dom, "console": console, "log": logs, "requests": requests}))
+    print(json.dumps({"dom": dom, "console": console, "log": logs, "requests": requests,
+                      "noScript": json.loads(no_js)}))
 finally:
     try:
         send("Browser.close")
