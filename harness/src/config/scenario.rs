@@ -893,11 +893,27 @@ fn step(
         })
     } else if let Some(i) = s.install_flux {
         let vp = format!("{p}.installFlux.version");
-        if check_template(file, doc, &vp, &i.version, d)
-            && !i.version.contains("${{")
-            && let Err(e) = i.version.parse::<FluxVersion>()
-        {
-            d.push(file, doc.value_pos(&vp), e.to_string());
+        if check_template(file, doc, &vp, &i.version, d) {
+            // The plan resolves the version before the run, from the cell's Flux versions only.
+            let others = template::placeholders(&i.version)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|x| !INSTALL_VERSION_VARIABLES.contains(&x.name.as_str()));
+            for x in others {
+                d.push(
+                    file,
+                    doc.value_pos(&vp),
+                    format!(
+                        "`installFlux.version` may use only `flux.version` and `flux.previousVersion`, not `{}`",
+                        x.name
+                    ),
+                );
+            }
+            if !i.version.contains("${{")
+                && let Err(e) = i.version.parse::<FluxVersion>()
+            {
+                d.push(file, doc.value_pos(&vp), e.to_string());
+            }
         }
         Action::InstallFlux { version: i.version }
     } else if s.upgrade_flux.is_some() {

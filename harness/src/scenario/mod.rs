@@ -15,7 +15,7 @@ pub use ops::{
 };
 
 use crate::model::results::{ScenarioResult, Status, StepResult};
-use crate::model::scenario::{Action, CellTraits, ObjectRef, Scenario, Step};
+use crate::model::scenario::{Action, CellTraits, ObjectRef, Scenario, Step, install_version};
 use crate::model::{Component, FluxVersion, KubeMinor, flux_api, template};
 use checks::{ConditionWant, EventWant};
 use regex::Regex;
@@ -616,9 +616,9 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 }
             }
             Action::InstallFlux { version } => {
-                let v = match run.render(version).map(|v| v.parse::<FluxVersion>()) {
-                    Ok(Ok(v)) => v,
-                    Ok(Err(e)) => return Outcome::error(e.to_string()),
+                // The plan resolved the same template the same way (`install_version`).
+                let v = match install_version(version, &cell.flux, cell.previous_flux.as_ref()) {
+                    Ok(v) => v,
                     Err(e) => return Outcome::error(e),
                 };
                 run.flux_displaced = true;
