@@ -1113,6 +1113,65 @@ fn status_ok(doc: &Document, file: &Path, path: &str, status: &str, d: &mut Diag
     }
 }
 
+/// Where an `apply` step's manifests sit, so a line and column inside the manifests text map back
+/// to the file: a block scalar of the scenario file (`manifests: |`), or a file of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestSite {
+    pub file: std::path::PathBuf,
+    /// Where the text's line 1, column 1 sits in `file`.
+    origin: Pos,
+    /// False for a quoted or plain scalar: its lines cannot be mapped, the value's position is used.
+    mapped: bool,
+}
+
+impl ManifestSite {
+    /// The file position of line `line`, column `col` (both 1-based) of the manifests text.
+    pub fn pos(&self, line: usize, col: usize) -> Pos {
+        if !self.mapped {
+            return self.origin;
+        }
+        Pos {
+            line: self.origin.line + line - 1,
+            col: self.origin.col + col - 1,
+        }
+    }
+}
+
+/// The manifest sites of every `apply` step in a scenario file, by step. Meant for scenarios
+/// that loaded cleanly (then step indices match the model's); anything unreadable is left out.
+pub fn manifest_sites(file: &Path, text: &str) -> BTreeMap<StepAt, ManifestSite> {
+    let mut out = BTreeMap::new();
+    let Ok(doc) = yaml::parse_single(text) else {
+        return out;
+    };
+    for (base, finally) in [("spec.steps", false), ("spec.finally", true)] {
+        let count = doc
+            .value_at(base)
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len);
+        for index in 0..count {
+            let ap = format!("{base}[{index}].apply");
+            let site = if let Some(span) = doc.spans.get(&format!("{ap}.manifests")) {
+                ManifestSite {
+                    file: file.to_path_buf(),
+                    origin: span.value,
+                    mapped: span.block_scalar,
+                }
+            } else if let Some(rel) = doc.value_at(&format!("{ap}.file")).and_then(|v| v.as_str()) {
+                ManifestSite {
+                    file: file.parent().unwrap_or(Path::new(".")).join(rel),
+                    origin: Pos { line: 1, col: 1 },
+                    mapped: true,
+                }
+            } else {
+                continue;
+            };
+            out.insert(StepAt { finally, index }, site);
+        }
+    }
+    out
+}
+
 /// Line and column (1-based) of a byte offset in `text`.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];

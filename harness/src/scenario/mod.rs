@@ -1137,14 +1137,22 @@ fn push_results(steps: &mut Vec<StepResult>, name: &str, kind: &str, mut o: Outc
 
 /// The `challenges.*` template variables of a cell's challenge endpoints.
 pub fn challenge_variables(c: &dyn ChallengeOps) -> BTreeMap<String, String> {
+    let endpoints = c.endpoints();
+    challenge_variables_of(endpoints.iter().map(|(id, a)| (id.id(), a.clone())))
+}
+
+/// The `challenges.*` template variables of endpoints given as (challenge id, `host:port`).
+pub fn challenge_variables_of<'a>(
+    endpoints: impl IntoIterator<Item = (&'a str, String)>,
+) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("challenges.caSecret".into(), CHALLENGE_CA_SECRET.into());
-    for (id, address) in c.endpoints() {
+    for (id, address) in endpoints {
         v.insert(
-            template::challenge_variable(id.id(), "url"),
+            template::challenge_variable(id, "url"),
             format!("https://{address}"),
         );
-        v.insert(template::challenge_variable(id.id(), "address"), address);
+        v.insert(template::challenge_variable(id, "address"), address);
     }
     v
 }
