@@ -3,7 +3,7 @@
 //! product's (`Misbehaved`/`NotFound`) and the harness's (`Infra`).
 
 use super::ops::{
-    Check, KubeOps, ListQuery, ObjectKey, Observed, OpsError, Target, Verdict, WaitOutcome,
+    Check, KubeOps, ListQuery, ObjectRef, Observed, OpsError, Target, Verdict, WaitOutcome,
 };
 use crate::errors::chain;
 use crate::k8s::{self, ApplyError, ApplyOptions, Kube, WaitError};
@@ -13,19 +13,6 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn to_ref(k: &ObjectKey) -> k8s::ObjectRef {
-    k8s::ObjectRef::new(&k.api_version, &k.kind, k.namespace.as_deref(), &k.name)
-}
-
-fn to_key(r: &k8s::ObjectRef) -> ObjectKey {
-    ObjectKey {
-        api_version: r.api_version.clone(),
-        kind: r.kind.clone(),
-        namespace: r.namespace.clone(),
-        name: r.name.clone(),
-    }
-}
 
 fn object_error(action: &str, e: k8s::ObjectError) -> OpsError {
     if e.is_unreachable() {
@@ -42,7 +29,7 @@ impl KubeOps for Kube {
         &self,
         objects: &[Value],
         default_namespace: Option<&str>,
-    ) -> Result<Vec<ObjectKey>, OpsError> {
+    ) -> Result<Vec<ObjectRef>, OpsError> {
         let mut dynamic = Vec::with_capacity(objects.len());
         for o in objects {
             let d: DynamicObject = serde_json::from_value(o.clone())
@@ -54,15 +41,15 @@ impl KubeOps for Kube {
             ..ApplyOptions::default()
         };
         match self.apply_objects(dynamic, &options).await {
-            Ok(applied) => Ok(applied.iter().map(to_key).collect()),
+            Ok(applied) => Ok(applied),
             Err(e) if e.is_unreachable() => Err(OpsError::infra("apply", chain(&e))),
             Err(e @ ApplyError::Parse(_)) => Err(OpsError::infra("apply", chain(&e))),
             Err(e) => Err(OpsError::Misbehaved(chain(&e))),
         }
     }
 
-    async fn get(&self, key: &ObjectKey) -> Result<Option<Value>, OpsError> {
-        match k8s::Kube::get(self, &to_ref(key)).await {
+    async fn get(&self, key: &ObjectRef) -> Result<Option<Value>, OpsError> {
+        match k8s::Kube::get(self, key).await {
             Ok(o) => Ok(o.as_ref().map(k8s::objects::to_value)),
             Err(e) => Err(object_error("get", e)),
         }
@@ -81,16 +68,16 @@ impl KubeOps for Kube {
         .map_err(|e| object_error("list", e))
     }
 
-    async fn delete(&self, key: &ObjectKey) -> Result<(), OpsError> {
-        match k8s::Kube::delete(self, &to_ref(key)).await {
+    async fn delete(&self, key: &ObjectRef) -> Result<(), OpsError> {
+        match k8s::Kube::delete(self, key).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(OpsError::NotFound(key.to_string())),
             Err(e) => Err(object_error("delete", e)),
         }
     }
 
-    async fn patch_merge(&self, key: &ObjectKey, patch: &Value) -> Result<(), OpsError> {
-        match self.merge_patch(&to_ref(key), patch).await {
+    async fn patch_merge(&self, key: &ObjectRef, patch: &Value) -> Result<(), OpsError> {
+        match self.merge_patch(key, patch).await {
             Ok(_) => Ok(()),
             Err(k8s::ObjectError::Api {
                 source: kube::Error::Api(s),
@@ -130,30 +117,33 @@ impl KubeOps for Kube {
     ) -> Result<WaitOutcome, OpsError> {
         match target {
             Target::Object(key) => {
-                let r = to_ref(key);
-                let object = r.to_string();
                 let result = self
-                    .wait_for(&r, "reach the expected state", timeout, |obj| {
-                        match check(Observed::Object(obj)) {
-                            Verdict::Done => k8s::Verdict::Done(()),
-                            Verdict::Pending(m) => k8s::Verdict::Pending(m),
-                            Verdict::Failed(m) => k8s::Verdict::Fail(WaitError::Failed {
-                                object: object.clone(),
-                                reason: String::new(),
-                                message: m,
-                            }),
-                        }
+                    .wait_for(key, "reach the expected state", timeout, |obj| {
+                        check(Observed::Object(obj))
                     })
                     .await;
                 match result {
                     Ok(()) => Ok(WaitOutcome::Done),
-                    Err(WaitError::Failed { message, .. }) => Ok(WaitOutcome::Failed(message)),
+                    Err(WaitError::Failed {
+                        reason, message, ..
+                    }) => Ok(WaitOutcome::Failed(failure_text(&reason, &message))),
+                    Err(WaitError::UnexpectedlyReady { .. }) => Ok(WaitOutcome::Failed(
+                        "it became ready instead of failing".to_string(),
+                    )),
                     Err(WaitError::Timeout { last, .. }) => Ok(WaitOutcome::TimedOut(last)),
                     Err(e) => Err(OpsError::infra("watch", chain(&e))),
                 }
             }
             Target::List(q) => wait_list(self, q, check, timeout).await,
         }
+    }
+}
+
+/// A failure as a step reports it: `Reason: message`, or the message alone for the engine's own.
+fn failure_text(reason: &str, message: &str) -> String {
+    match reason {
+        "" | "Misuse" => message.to_string(),
+        r => format!("{r}: {message}"),
     }
 }
 
@@ -209,8 +199,10 @@ async fn wait_list(
             }
             let items: Vec<Value> = current.values().cloned().collect();
             match check(Observed::List(&items)) {
-                Verdict::Done => return Ok(WaitOutcome::Done),
-                Verdict::Failed(m) => return Ok(WaitOutcome::Failed(m)),
+                Verdict::Done(()) => return Ok(WaitOutcome::Done),
+                Verdict::Failed(f) => {
+                    return Ok(WaitOutcome::Failed(failure_text(&f.reason, &f.message)));
+                }
                 Verdict::Pending(m) => last = m,
             }
         }

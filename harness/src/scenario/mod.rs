@@ -10,14 +10,17 @@ pub mod tls;
 
 pub use ops::{
     CHALLENGE_CA_SECRET, ChallengeOps, Check, ControllerCrypto, FixtureOps, FluxOps,
-    GitPushRequest, KubeOps, ListQuery, ObjectKey, Observed, OpsError, Target, Verdict,
+    GitPushRequest, KubeOps, ListQuery, ObjectRef, Observed, OpsError, Target, Verdict,
     WaitOutcome,
 };
 
+use crate::k8s::{self, ConditionExpectation};
 use crate::model::results::{ScenarioResult, Status, StepResult};
-use crate::model::scenario::{Action, CellTraits, ObjectRef, Scenario, Step, install_version};
+use crate::model::scenario::{
+    Action, CellTraits, ObjectRef as StepRef, Scenario, Step, install_version,
+};
 use crate::model::{Component, FluxVersion, KubeMinor, flux_api, template};
-use checks::{ConditionWant, EventWant};
+use checks::EventWant;
 use regex::Regex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -152,7 +155,7 @@ struct Run {
     namespace: String,
     vars: BTreeMap<String, String>,
     /// Objects applied or referenced, in first-touch order, for diagnostics.
-    touched: Vec<ObjectKey>,
+    touched: Vec<ObjectRef>,
     /// Kind → apiVersion of applied objects, to resolve references that give only a kind.
     applied_kinds: BTreeMap<String, String>,
     /// Set by `installFlux` until a successful `upgradeFlux`: the cell's Flux must be restored.
@@ -162,13 +165,13 @@ struct Run {
 }
 
 impl Run {
-    fn touch(&mut self, key: &ObjectKey) {
+    fn touch(&mut self, key: &ObjectRef) {
         if !self.touched.contains(key) {
             self.touched.push(key.clone());
         }
     }
 
-    fn resolve(&self, r: &ObjectRef, flux: &FluxVersion) -> Result<ObjectKey, String> {
+    fn resolve(&self, r: &StepRef, flux: &FluxVersion) -> Result<ObjectRef, String> {
         let api_version = r
             .api_version
             .clone()
@@ -180,7 +183,7 @@ impl Run {
             })
             .or_else(|| flux_api::default_api_version(&r.kind))
             .ok_or_else(|| format!("cannot tell the apiVersion of kind `{}`", r.kind))?;
-        Ok(ObjectKey {
+        Ok(ObjectRef {
             api_version,
             kind: r.kind.clone(),
             namespace: if flux_api::CLUSTER_SCOPED_KINDS.contains(&r.kind.as_str()) {
@@ -430,7 +433,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
     }
 
     async fn delete_namespace(&self, namespace: &str, cell: &Cell) -> Outcome {
-        let key = ObjectKey {
+        let key = ObjectRef {
             api_version: "v1".into(),
             kind: "Namespace".into(),
             namespace: None,
@@ -486,18 +489,18 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 };
                 let result = match &w.condition {
                     None => {
+                        let check = |o: Observed<'_>| on_object(o, k8s::judge_ready);
                         self.kube
-                            .wait(&Target::Object(key.clone()), &checks::ready, budget)
+                            .wait(&Target::Object(key.clone()), &check, budget)
                             .await
                     }
                     Some(c) => {
-                        let want = ConditionWant {
-                            condition: c,
-                            status: &w.status,
-                            reason: w.reason.as_deref(),
-                            message: message.as_ref(),
+                        let mut want = ConditionExpectation::new(c).status(&w.status);
+                        want.reason = w.reason.clone();
+                        want.message = message;
+                        let check = |o: Observed<'_>| {
+                            on_object(o, |v| done(k8s::judge_condition(v, &want)))
                         };
-                        let check = |o: Observed<'_>| checks::condition_is(o, &want);
                         self.kube
                             .wait(&Target::Object(key.clone()), &check, budget)
                             .await
@@ -515,13 +518,10 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     Ok(m) => m,
                     Err(err) => return Outcome::error(err),
                 };
-                let want = ConditionWant {
-                    condition: &e.condition,
-                    status: "False",
-                    reason: e.reason.as_deref(),
-                    message: message.as_ref(),
-                };
-                let check = |o: Observed<'_>| checks::failed_as(o, &want);
+                let mut want = ConditionExpectation::new(&e.condition).status("False");
+                want.reason = e.reason.clone();
+                want.message = message;
+                let check = |o: Observed<'_>| on_object(o, |v| done(k8s::judge_failure(v, &want)));
                 let result = self
                     .kube
                     .wait(&Target::Object(key.clone()), &check, budget)
@@ -833,7 +833,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             }
             Err(e) => {
                 // Record what was meant to be applied, so diagnostics show what did land.
-                for k in objects.iter().filter_map(ObjectKey::of) {
+                for k in objects.iter().filter_map(ObjectRef::of_value) {
                     run.touch(&k);
                 }
                 Outcome::from_ops(e)
@@ -906,7 +906,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 {
                     return Verdict::Pending(e);
                 }
-                Verdict::Done
+                Verdict::Done(())
             };
             let r = self
                 .kube
@@ -956,7 +956,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             };
             let want = c.equals as usize;
             let check = |o: Observed<'_>| match o {
-                Observed::List(items) if items.len() == want => Verdict::Done,
+                Observed::List(items) if items.len() == want => Verdict::Done(()),
                 Observed::List(items) => Verdict::Pending(format!(
                     "{} {}(s) present: {}",
                     items.len(),
@@ -967,7 +967,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
-                Observed::Object(_) => Verdict::Failed("count needs a list".into()),
+                Observed::Object(_) => Verdict::failed("Misuse", "count needs a list"),
             };
             match self
                 .kube
@@ -1066,7 +1066,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
 
 fn gone_check(o: Observed<'_>) -> Verdict {
     match o {
-        Observed::Object(None) => Verdict::Done,
+        Observed::Object(None) => Verdict::Done(()),
         Observed::Object(Some(obj)) => {
             let finalizers = obj
                 .pointer("/metadata/finalizers")
@@ -1085,7 +1085,24 @@ fn gone_check(o: Observed<'_>) -> Verdict {
                 (false, _) => "still present, not being deleted".into(),
             })
         }
-        Observed::List(_) => Verdict::Failed("deletion needs a single object".into()),
+        Observed::List(_) => Verdict::failed("Misuse", "deletion needs a single object"),
+    }
+}
+
+/// A judgement of single objects applied to what a wait observes.
+fn on_object(o: Observed<'_>, judge: impl FnOnce(Option<&Value>) -> Verdict) -> Verdict {
+    match o {
+        Observed::Object(v) => judge(v),
+        Observed::List(_) => Verdict::failed("Misuse", "this wait needs a single object"),
+    }
+}
+
+/// A judgement's found value is not needed by the step, only that it was found.
+fn done<T>(v: Verdict<T>) -> Verdict {
+    match v {
+        Verdict::Done(_) => Verdict::Done(()),
+        Verdict::Pending(m) => Verdict::Pending(m),
+        Verdict::Failed(f) => Verdict::Failed(f),
     }
 }
 
@@ -1093,7 +1110,7 @@ fn gone_check(o: Observed<'_>) -> Verdict {
 /// an API problem the harness's error.
 fn judge_wait(
     r: Result<WaitOutcome, OpsError>,
-    key: &ObjectKey,
+    key: &ObjectRef,
     what: &str,
     budget: Duration,
 ) -> Outcome {

@@ -57,3 +57,63 @@ pub fn binary() -> PathBuf {
 
 /// The Kubernetes API server test double (see its module docs).
 pub mod apiserver;
+
+/// Where the real Flux release install manifests are looked for, in order.
+pub const FLUX_MANIFESTS_ENV: &str = "FLUX_COMPAT_FLUX_MANIFESTS";
+
+/// The harness's own manifest cache (`$XDG_CACHE_HOME` or `~/.cache`, then `flux-compat/flux`),
+/// laid out as `<version>/install.yaml`; `scripts/setup-test-deps.sh` fills it from the Flux
+/// GitHub release, verified against the release's checksums file.
+pub fn flux_manifest_cache() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("flux-compat/flux")
+}
+
+/// The real Flux release `install.yaml` of `version` (e.g. `v2.9.4`). Data from another project,
+/// never copied into this repository: found in `$FLUX_COMPAT_FLUX_MANIFESTS` (a file
+/// `install-<version>.yaml` or a directory `<version>/install.yaml` in it), then in
+/// `../shared/reference/flux-install/`, then in the manifest cache. Panics naming all three places
+/// when none has it: a test that needs the real manifests must not pass without them.
+pub fn flux_manifests(version: &str) -> PathBuf {
+    let mut tried = Vec::new();
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os(FLUX_MANIFESTS_ENV).map(PathBuf::from) {
+        candidates.push(dir.join(format!("install-{version}.yaml")));
+        candidates.push(dir.join(version).join("install.yaml"));
+    } else {
+        tried.push(format!("${FLUX_MANIFESTS_ENV} (not set)"));
+    }
+    let shared = root().join("../shared/reference/flux-install");
+    candidates.push(shared.join(format!("install-{version}.yaml")));
+    candidates.push(flux_manifest_cache().join(version).join("install.yaml"));
+    for c in candidates {
+        if c.is_file() {
+            return c;
+        }
+        tried.push(c.display().to_string());
+    }
+    panic!(
+        "the real Flux {version} install manifests were not found; looked in: {}. Set \
+         {FLUX_MANIFESTS_ENV} to a directory holding install-{version}.yaml, put the shared \
+         reference beside the checkout, or run scripts/setup-test-deps.sh on a machine that \
+         reaches the Flux GitHub releases to fill the manifest cache",
+        tried.join(", ")
+    )
+}
+
+/// A directory laid out as `<version>/install.yaml` for the versions given (symlinks to the
+/// located manifests), for `ManifestSource::Dir`.
+pub fn flux_manifest_dir(versions: &[&str], into: &Path) -> PathBuf {
+    let dir = into.join("flux-manifests");
+    for v in versions {
+        let d = dir.join(v);
+        std::fs::create_dir_all(&d).expect("create manifest dir");
+        let target = d.join("install.yaml");
+        let _ = std::fs::remove_file(&target);
+        std::os::unix::fs::symlink(flux_manifests(v), &target).expect("link manifests");
+    }
+    dir
+}
