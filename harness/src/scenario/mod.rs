@@ -16,7 +16,9 @@ pub use ops::{
 
 use crate::k8s::{self, ConditionExpectation};
 use crate::model::results::{ScenarioResult, Status, StepResult};
-use crate::model::scenario::{Action, CellTraits, ObjectRef as StepRef, Scenario, Step};
+use crate::model::scenario::{
+    Action, CellTraits, ObjectRef as StepRef, Scenario, Step, install_version,
+};
 use crate::model::{Component, FluxVersion, KubeMinor, flux_api, template};
 use checks::EventWant;
 use regex::Regex;
@@ -614,9 +616,9 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 }
             }
             Action::InstallFlux { version } => {
-                let v = match run.render(version).map(|v| v.parse::<FluxVersion>()) {
-                    Ok(Ok(v)) => v,
-                    Ok(Err(e)) => return Outcome::error(e.to_string()),
+                // The plan resolved the same template the same way (`install_version`).
+                let v = match install_version(version, &cell.flux, cell.previous_flux.as_ref()) {
+                    Ok(v) => v,
                     Err(e) => return Outcome::error(e),
                 };
                 run.flux_displaced = true;
@@ -1152,14 +1154,22 @@ fn push_results(steps: &mut Vec<StepResult>, name: &str, kind: &str, mut o: Outc
 
 /// The `challenges.*` template variables of a cell's challenge endpoints.
 pub fn challenge_variables(c: &dyn ChallengeOps) -> BTreeMap<String, String> {
+    let endpoints = c.endpoints();
+    challenge_variables_of(endpoints.iter().map(|(id, a)| (id.id(), a.clone())))
+}
+
+/// The `challenges.*` template variables of endpoints given as (challenge id, `host:port`).
+pub fn challenge_variables_of<'a>(
+    endpoints: impl IntoIterator<Item = (&'a str, String)>,
+) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("challenges.caSecret".into(), CHALLENGE_CA_SECRET.into());
-    for (id, address) in c.endpoints() {
+    for (id, address) in endpoints {
         v.insert(
-            template::challenge_variable(id.id(), "url"),
+            template::challenge_variable(id, "url"),
             format!("https://{address}"),
         );
-        v.insert(template::challenge_variable(id.id(), "address"), address);
+        v.insert(template::challenge_variable(id, "address"), address);
     }
     v
 }
