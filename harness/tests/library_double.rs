@@ -245,6 +245,10 @@ async fn every_library_scenario_passes_on_each_channel() {
         assert_eq!(r.cells.len(), 1, "{channel}: {r:#?}");
         for s in &r.cells[0].scenarios {
             *counts.entry(format!("{:?}", s.status)).or_insert(0) += 1;
+            eprintln!(
+                "{channel}/{}: {:?} in {} ms",
+                s.name, s.status, s.duration_ms
+            );
         }
         problems.extend(check(r, channel, planned));
     }
