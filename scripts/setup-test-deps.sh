@@ -40,4 +40,39 @@ for v in $GO_VERSIONS; do
     rm -rf "$dir" && mv "$dir.partial" "$dir"
   fi
 done
+# The real Flux release install manifests the API test double runs on. Tests look in
+# $FLUX_COMPAT_FLUX_MANIFESTS, then ../shared/reference/flux-install/, then this cache; fill the cache
+# from the release assets when neither of the first two has them and GitHub releases are reachable.
+# Every asset is checked against the release's own checksums file (goreleaser lists install.yaml in
+# flux_<version>_checksums.txt) and, when one is pinned below, against the pinned sum.
+FLUX_MANIFEST_VERSIONS="${FLUX_COMPAT_FLUX_VERSIONS:-v2.9.4 v2.8.8}"
+declare -A FLUX_PINNED_SHA256=()  # version -> sha256 of the release install.yaml, once established
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/flux-compat/flux"
+for v in $FLUX_MANIFEST_VERSIONS; do
+  if [ -n "${FLUX_COMPAT_FLUX_MANIFESTS:-}" ] && { [ -f "$FLUX_COMPAT_FLUX_MANIFESTS/install-$v.yaml" ] || [ -f "$FLUX_COMPAT_FLUX_MANIFESTS/$v/install.yaml" ]; }; then continue; fi
+  [ -f "../shared/reference/flux-install/install-$v.yaml" ] && continue
+  [ -f "$CACHE/$v/install.yaml" ] && continue
+  base="https://github.com/fluxcd/flux2/releases/download/$v"
+  tmp="$(mktemp -d)"
+  if curl -fsSL --max-time 60 -o "$tmp/install.yaml" "$base/install.yaml" \
+     && curl -fsSL --max-time 60 -o "$tmp/checksums.txt" "$base/flux_${v#v}_checksums.txt"; then
+    want="$(awk '$2 == "install.yaml" {print $1}' "$tmp/checksums.txt")"
+    got="$(sha256sum "$tmp/install.yaml" | cut -d' ' -f1)"
+    pinned="${FLUX_PINNED_SHA256[$v]:-}"
+    if [ -z "$want" ] || [ "$want" != "$got" ] || { [ -n "$pinned" ] && [ "$pinned" != "$got" ]; }; then
+      echo "setup: Flux $v install.yaml sha256 $got does not match the release checksums ($want) or the pinned sum ($pinned)" >&2
+      rm -rf "$tmp"; exit 1
+    fi
+    mkdir -p "$CACHE/$v"
+    mv "$tmp/install.yaml" "$CACHE/$v/install.yaml"
+    echo "sha256:$got" > "$CACHE/$v/install.yaml.sha256"
+    echo "setup: cached Flux $v install.yaml (sha256 $got) in $CACHE/$v" >&2
+  else
+    echo "setup: Flux $v install manifests are not available: set FLUX_COMPAT_FLUX_MANIFESTS, put ../shared beside the checkout, or run this on a machine that reaches GitHub releases" >&2
+  fi
+  rm -rf "$tmp"
+done
+
+command -v kubectl >/dev/null 2>&1 || echo "setup: kubectl (with its built-in kustomize) is missing: the API test double's kustomize-controller builds with it" >&2
+
 echo "setup: test dependencies ready (tools in $TOOLS)" >&2

@@ -37,11 +37,7 @@ impl Engines {
     /// scenario engine over `k8s` and the plane, and diagnostics of failed cells.
     pub fn linked(loaded: &crate::config::Loaded, args: &RunArgs) -> Self {
         let matrix = Arc::new(loaded.matrix.clone());
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir)
-            .join("flux-compat");
+        let cache = crate::flux::manifests::default_cache_dir();
         let username = std::env::var("FLUX_COMPAT_REGISTRY_USERNAME")
             .unwrap_or_else(|_| "flux-compat".to_string());
         let manifests = match &args.flux_manifests {

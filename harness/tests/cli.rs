@@ -249,3 +249,76 @@ fn help_is_available_for_every_command() {
         assert!(stdout(&out).contains("Usage:"), "{args:?}");
     }
 }
+
+#[test]
+fn every_channel_pins_the_flux_version_the_upgrade_scenario_installs_first() {
+    // `upgrade` installs `flux.previousVersion` (v2.8.8) before upgrading: every default cell can
+    // run it only because each channel pins that release too.
+    let plan = plan_json(&["--scenario", "upgrade"]);
+    let cells = plan["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 18);
+    for c in cells {
+        let s = &c["scenarios"][0];
+        assert_eq!(s["name"], "upgrade");
+        assert!(s["skip"].is_null(), "{}: {}", c["id"], s["skip"]);
+    }
+}
+
+#[test]
+fn a_scenario_selected_only_on_the_command_line_is_skipped_when_its_flux_install_is_unpinned() {
+    // The invalid sample, with the upgrade scenario left out of the matrix's default selection:
+    // validation passes, and asking for the scenario plans it skipped with the reason.
+    let sample = support::root().join("fixtures/invalid/unpinned-flux-install");
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(sample.join("matrix.yaml"))
+        .unwrap()
+        .replace(
+            "scenarios:\n  directory: scenarios\n",
+            &format!(
+                "scenarios:\n  directory: {}\n  exclude:\n    tags: [upgrade]\n",
+                sample.join("scenarios").display()
+            ),
+        );
+    std::fs::write(dir.path().join("matrix.yaml"), text).unwrap();
+    let out = run_in(dir.path(), &["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run_in(
+        dir.path(),
+        &["plan", "--format", "json", "--scenario", "upgrade"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let plan: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let skips: Vec<(String, Value)> = plan["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["scenarios"][0]["skip"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skips,
+        vec![
+            ("1.37-upstream-v2.9.4-kind".to_string(), Value::Null),
+            (
+                "1.37-upstream-v2.8.8-kind".to_string(),
+                Value::from(
+                    "the matrix gives Flux v2.8.8 no `previous` for `flux.previousVersion`"
+                )
+            ),
+            (
+                "1.37-other-v2.9.4-kind".to_string(),
+                Value::from(
+                    "step `install the previous Flux minor` installs Flux v2.8.8, and channel `other` pins no images for it"
+                )
+            ),
+            (
+                "1.37-other-v2.8.8-kind".to_string(),
+                Value::from("cell skipped: channel `other` pins no images for Flux v2.8.8")
+            ),
+        ]
+    );
+}

@@ -144,8 +144,8 @@ impl FixtureOps for Fixtures {
     }
     async fn wait_webhook(&self, check: Check<'_>, _: Duration) -> Result<WaitOutcome, OpsError> {
         Ok(match check(Observed::List(&[])) {
-            Verdict::Done => WaitOutcome::Done,
-            Verdict::Failed(m) => WaitOutcome::Failed(m),
+            Verdict::Done(()) => WaitOutcome::Done,
+            Verdict::Failed(f) => WaitOutcome::Failed(f.message),
             Verdict::Pending(m) => WaitOutcome::TimedOut(m),
         })
     }

@@ -41,8 +41,8 @@ impl FixtureOps for NoFixtures {
     }
     async fn wait_webhook(&self, check: Check<'_>, _: Duration) -> Result<WaitOutcome, OpsError> {
         Ok(match check(Observed::List(&[])) {
-            Verdict::Done => WaitOutcome::Done,
-            Verdict::Failed(m) => WaitOutcome::Failed(m),
+            Verdict::Done(()) => WaitOutcome::Done,
+            Verdict::Failed(f) => WaitOutcome::Failed(f.message),
             Verdict::Pending(m) => WaitOutcome::TimedOut(m),
         })
     }
@@ -272,7 +272,7 @@ async fn expected_failures_pass_and_stalls_fail_fast_with_touched_diagnostics() 
         wait.message
             .as_deref()
             .unwrap()
-            .contains("Stalled=True (InvalidPath)"),
+            .contains("Ready cannot be reached: InvalidPath: path not found"),
         "{wait:?}"
     );
     let diag = r.diagnostics.unwrap();

@@ -4,6 +4,7 @@
 
 pub mod diag;
 pub mod images_file;
+mod installs;
 pub mod matrix;
 pub mod scenario;
 pub mod yaml;
@@ -113,7 +114,16 @@ pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
                 let Some(text) = read(&file, &mut d) else {
                     continue;
                 };
-                if let Some(s) = scenario::load(&file, &text, &ctx, &mut d) {
+                let before = d.len();
+                let loaded = scenario::load(&file, &text, &ctx, &mut d);
+                // Step indices match the file only when the scenario itself loaded cleanly.
+                if let (Some(m), Some(s)) = (&matrix, &loaded)
+                    && d.len() == before
+                    && let Ok(doc) = yaml::parse_single(&text)
+                {
+                    installs::check(m, s, &doc, &mut d);
+                }
+                if let Some(s) = loaded {
                     if let Some(first) = scenarios.iter().find(|o| o.name == s.name) {
                         d.push(
                             &file,

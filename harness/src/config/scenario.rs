@@ -893,11 +893,27 @@ fn step(
         })
     } else if let Some(i) = s.install_flux {
         let vp = format!("{p}.installFlux.version");
-        if check_template(file, doc, &vp, &i.version, d)
-            && !i.version.contains("${{")
-            && let Err(e) = i.version.parse::<FluxVersion>()
-        {
-            d.push(file, doc.value_pos(&vp), e.to_string());
+        if check_template(file, doc, &vp, &i.version, d) {
+            // The plan resolves the version before the run, from the cell's Flux versions only.
+            let others = template::placeholders(&i.version)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|x| !INSTALL_VERSION_VARIABLES.contains(&x.name.as_str()));
+            for x in others {
+                d.push(
+                    file,
+                    doc.value_pos(&vp),
+                    format!(
+                        "`installFlux.version` may use only `flux.version` and `flux.previousVersion`, not `{}`",
+                        x.name
+                    ),
+                );
+            }
+            if !i.version.contains("${{")
+                && let Err(e) = i.version.parse::<FluxVersion>()
+            {
+                d.push(file, doc.value_pos(&vp), e.to_string());
+            }
         }
         Action::InstallFlux { version: i.version }
     } else if s.upgrade_flux.is_some() {
@@ -1095,6 +1111,65 @@ fn status_ok(doc: &Document, file: &Path, path: &str, status: &str, d: &mut Diag
             format!("condition status `{status}` must be `True`, `False` or `Unknown`"),
         );
     }
+}
+
+/// Where an `apply` step's manifests sit, so a line and column inside the manifests text map back
+/// to the file: a block scalar of the scenario file (`manifests: |`), or a file of its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestSite {
+    pub file: std::path::PathBuf,
+    /// Where the text's line 1, column 1 sits in `file`.
+    origin: Pos,
+    /// False for a quoted or plain scalar: its lines cannot be mapped, the value's position is used.
+    mapped: bool,
+}
+
+impl ManifestSite {
+    /// The file position of line `line`, column `col` (both 1-based) of the manifests text.
+    pub fn pos(&self, line: usize, col: usize) -> Pos {
+        if !self.mapped {
+            return self.origin;
+        }
+        Pos {
+            line: self.origin.line + line - 1,
+            col: self.origin.col + col - 1,
+        }
+    }
+}
+
+/// The manifest sites of every `apply` step in a scenario file, by step. Meant for scenarios
+/// that loaded cleanly (then step indices match the model's); anything unreadable is left out.
+pub fn manifest_sites(file: &Path, text: &str) -> BTreeMap<StepAt, ManifestSite> {
+    let mut out = BTreeMap::new();
+    let Ok(doc) = yaml::parse_single(text) else {
+        return out;
+    };
+    for (base, finally) in [("spec.steps", false), ("spec.finally", true)] {
+        let count = doc
+            .value_at(base)
+            .and_then(|v| v.as_array())
+            .map_or(0, Vec::len);
+        for index in 0..count {
+            let ap = format!("{base}[{index}].apply");
+            let site = if let Some(span) = doc.spans.get(&format!("{ap}.manifests")) {
+                ManifestSite {
+                    file: file.to_path_buf(),
+                    origin: span.value,
+                    mapped: span.block_scalar,
+                }
+            } else if let Some(rel) = doc.value_at(&format!("{ap}.file")).and_then(|v| v.as_str()) {
+                ManifestSite {
+                    file: file.parent().unwrap_or(Path::new(".")).join(rel),
+                    origin: Pos { line: 1, col: 1 },
+                    mapped: true,
+                }
+            } else {
+                continue;
+            };
+            out.insert(StepAt { finally, index }, site);
+        }
+    }
+    out
 }
 
 /// Line and column (1-based) of a byte offset in `text`.

@@ -27,9 +27,32 @@ pub enum ManifestSource {
     },
     /// A local file (air-gapped runs, tests).
     File(PathBuf),
-    /// A local directory laid out like the download cache: `<dir>/<version>/install.yaml`
-    /// (air-gapped runs that need several Flux versions, such as upgrade scenarios).
+    /// A local directory laid out like the download cache, `<dir>/<version>/install.yaml`, or
+    /// flat, `<dir>/install-<version>.yaml` (air-gapped runs that need several Flux versions, such
+    /// as upgrade scenarios).
     Dir(PathBuf),
+}
+
+/// The harness's cache directory: `$XDG_CACHE_HOME/flux-compat`, else `~/.cache/flux-compat`.
+/// Release manifests land in `<it>/flux/<version>/install.yaml`, a valid [`ManifestSource::Dir`].
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("flux-compat")
+}
+
+/// The install manifest of `version` in a local directory of either layout: the cache layout
+/// when present, else the flat one (named in errors when neither exists).
+fn in_dir(dir: &Path, version: &FluxVersion) -> PathBuf {
+    let nested = dir.join(version.to_string()).join("install.yaml");
+    let flat = dir.join(format!("install-{version}.yaml"));
+    if !nested.is_file() && flat.is_file() {
+        flat
+    } else {
+        nested
+    }
 }
 
 impl ManifestSource {
@@ -113,9 +136,7 @@ pub async fn load(
     source: &ManifestSource,
 ) -> Result<Manifests, ManifestError> {
     match source {
-        ManifestSource::Dir(dir) => {
-            read_local(&dir.join(version.to_string()).join("install.yaml")).await
-        }
+        ManifestSource::Dir(dir) => read_local(&in_dir(dir, version)).await,
         ManifestSource::File(path) => read_local(path).await,
         ManifestSource::Release {
             base_url,
@@ -440,6 +461,12 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("v2.9.4/install.yaml"), "{err}");
+        // The flat layout of a reference directory (`install-<version>.yaml`) works too.
+        std::fs::write(dir.path().join("install-v2.9.4.yaml"), "kind: Flat\n").unwrap();
+        let m = load(&other, &ManifestSource::Dir(dir.path().to_path_buf()))
+            .await
+            .unwrap();
+        assert_eq!(m.text, "kind: Flat\n");
     }
 
     const YAML: &str = "

@@ -6,6 +6,8 @@ pub mod apply;
 pub mod client;
 pub mod diagnostics;
 pub mod objects;
+pub mod probe;
+pub mod schema;
 pub mod status;
 pub mod wait;
 
@@ -13,5 +15,8 @@ pub use apply::{ApplyError, ApplyOptions, FIELD_MANAGER, ParseError, parse_docum
 pub use client::{ConnectError, Kube, ResolveError, Resolved, ServerVersion, VersionError};
 pub use diagnostics::{Diagnostics, DiagnosticsRequest};
 pub use objects::{ObjectError, ObjectRef};
-pub use status::{Condition, ConditionExpectation, Readiness};
-pub use wait::{ObservedFailure, Verdict, WaitError};
+pub use status::{
+    Condition, ConditionExpectation, Failure, ObservedFailure, Readiness, Verdict, judge_condition,
+    judge_failure, judge_ready,
+};
+pub use wait::WaitError;

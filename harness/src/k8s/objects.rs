@@ -39,6 +39,19 @@ impl ObjectRef {
         })
     }
 
+    /// The reference of a manifest, if it names `apiVersion`, `kind` and `metadata.name`.
+    pub fn of_value(obj: &Value) -> Option<Self> {
+        Some(Self {
+            api_version: obj.get("apiVersion")?.as_str()?.to_string(),
+            kind: obj.get("kind")?.as_str()?.to_string(),
+            namespace: obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            name: obj.pointer("/metadata/name")?.as_str()?.to_string(),
+        })
+    }
+
     /// The API group (empty for core).
     pub fn group(&self) -> &str {
         self.api_version

@@ -1,6 +1,10 @@
-//! Readiness rules on real-shaped objects, pure and synchronous: kstatus for core kinds, the
-//! Flux rules (`Ready=True` at the current generation, fail fast on `Stalled=True`), and
-//! condition matching for named-condition and expect-failure waits.
+//! The one readiness library, pure and synchronous: kstatus rules for core kinds and the Flux
+//! rules (`Ready=True` at the current generation, read from `status.observedGeneration` or, for
+//! kinds without it such as ArtifactGenerator and ExternalArtifact, from the Ready condition's
+//! `observedGeneration`; fail fast on `Stalled=True`; suspended objects fail; a reconcile
+//! requested through `reconcile.fluxcd.io/requestedAt` is pending until
+//! `status.lastHandledReconcileAt` echoes it), plus the judgements every wait uses: ready, a named
+//! condition, an expected failure. Install, the `k8s` waits and the scenario engine all call these.
 
 use regex::Regex;
 use serde_json::Value;
@@ -228,6 +232,9 @@ fn flux(obj: &Value, group: &str, kind: &str) -> Readiness {
     let Some(ready) = condition(obj, "Ready") else {
         return Readiness::progress("NoReadyCondition", "the controller has not reported yet");
     };
+    if let Some(pending) = reconcile_request_pending(obj) {
+        return pending;
+    }
     let observed = int_at(obj, "/status/observedGeneration").or(ready.observed_generation);
     if let (Some(g), o) = (generation, observed)
         && o != Some(g)
@@ -249,6 +256,30 @@ fn flux(obj: &Value, group: &str, kind: &str) -> Readiness {
         reason: ready.reason,
         message: ready.message,
     }
+}
+
+/// The annotation `flux reconcile` and Receivers set to request a reconcile now.
+pub const RECONCILE_REQUEST_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+
+/// A reconcile requested through [`RECONCILE_REQUEST_ANNOTATION`] that the controller has not
+/// handled yet (`status.lastHandledReconcileAt` differs): the Ready condition predates it.
+fn reconcile_request_pending(obj: &Value) -> Option<Readiness> {
+    let requested = obj
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(RECONCILE_REQUEST_ANNOTATION))
+        .and_then(Value::as_str)?;
+    let handled = obj
+        .pointer("/status/lastHandledReconcileAt")
+        .and_then(Value::as_str);
+    (handled != Some(requested)).then(|| {
+        Readiness::progress(
+            "ReconcileRequested",
+            format!(
+                "reconcile requested at `{requested}` not handled yet (lastHandledReconcileAt {})",
+                handled.map_or_else(|| "unset".to_string(), |h| format!("`{h}`"))
+            ),
+        )
+    })
 }
 
 fn generic(obj: &Value) -> Readiness {
@@ -347,7 +378,7 @@ pub fn is_current_generation(obj: &Value, c: &Condition) -> bool {
         return true;
     };
     let observed = int_at(obj, "/status/observedGeneration").or(c.observed_generation);
-    observed.is_none_or(|o| o == generation)
+    observed.is_none_or(|o| o >= generation)
 }
 
 /// A short human summary of an object's conditions, for timeouts and reports.
@@ -366,6 +397,125 @@ pub fn describe(obj: &Value) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Why a wait can stop without success: the reason (a condition reason, `Stalled`, ...) and
+/// what the object said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: String,
+    pub message: String,
+}
+
+/// The reason of the [`Failure`] an expect-failure judgement reports when the object became
+/// ready instead of failing.
+pub const UNEXPECTEDLY_READY: &str = "UnexpectedlyReady";
+
+/// A judgement of one observation of an object (or of a list): the one verdict type every wait,
+/// in `k8s` and in the scenario engine, works with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict<T = ()> {
+    /// The state is reached, with what was found.
+    Done(T),
+    /// Keep waiting; the text describes the state for a timeout message.
+    Pending(String),
+    /// Will not get there (for example `Stalled=True`): stop waiting.
+    Failed(Failure),
+}
+
+impl<T> Verdict<T> {
+    pub fn failed(reason: &str, message: impl Into<String>) -> Self {
+        Verdict::Failed(Failure {
+            reason: reason.to_string(),
+            message: message.into(),
+        })
+    }
+}
+
+/// Readiness as a wait judges it; `None` (absent) is pending.
+pub fn judge_ready(obj: Option<&Value>) -> Verdict {
+    let Some(v) = obj else {
+        return Verdict::Pending("not found".to_string());
+    };
+    match readiness(v) {
+        Readiness::Ready => Verdict::Done(()),
+        Readiness::InProgress { reason, message } => {
+            Verdict::Pending(format!("{reason}: {message}"))
+        }
+        Readiness::Failed { reason, message } => Verdict::Failed(Failure { reason, message }),
+    }
+}
+
+/// A named condition with the expected status / reason / message; with `current_generation`,
+/// only one describing the current generation counts. Waiting for `Ready=True` fails fast on
+/// `Stalled=True` and on suspension (neither can end in Ready without a change).
+pub fn judge_condition(obj: Option<&Value>, expected: &ConditionExpectation) -> Verdict<Condition> {
+    let Some(v) = obj else {
+        return Verdict::Pending("not found".to_string());
+    };
+    if expected.type_ == "Ready"
+        && expected.status.as_deref() == Some("True")
+        && let Readiness::Failed { reason, message } = readiness(v)
+    {
+        return Verdict::Failed(Failure { reason, message });
+    }
+    match condition(v, &expected.type_) {
+        Some(c)
+            if expected.matches(&c)
+                && (!expected.current_generation || is_current_generation(v, &c)) =>
+        {
+            Verdict::Done(c)
+        }
+        Some(_) => Verdict::Pending(describe(v)),
+        None => Verdict::Pending(format!(
+            "no `{}` condition; {}",
+            expected.type_,
+            describe(v)
+        )),
+    }
+}
+
+/// What an expect-failure wait saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedFailure {
+    pub type_: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// An expected failure: `expected.type_` (normally `Ready`) `False`, or `Stalled=True`, with the
+/// expected reason and message, at the current generation. Becoming ready instead is a
+/// [`Failure`] with reason [`UNEXPECTEDLY_READY`].
+pub fn judge_failure(
+    obj: Option<&Value>,
+    expected: &ConditionExpectation,
+) -> Verdict<ObservedFailure> {
+    let Some(v) = obj else {
+        return Verdict::Pending("not found".to_string());
+    };
+    for c in conditions(v) {
+        let failing = (c.type_ == expected.type_ && c.status == "False")
+            || (c.type_ == "Stalled" && c.status == "True");
+        let matches = expected.reason.as_ref().is_none_or(|r| *r == c.reason)
+            && expected
+                .message
+                .as_ref()
+                .is_none_or(|m| m.is_match(&c.message));
+        if failing && matches && is_current_generation(v, &c) {
+            return Verdict::Done(ObservedFailure {
+                type_: c.type_,
+                reason: c.reason,
+                message: c.message,
+            });
+        }
+    }
+    if readiness(v) == Readiness::Ready && condition(v, "Ready").is_some() {
+        return Verdict::failed(
+            UNEXPECTEDLY_READY,
+            format!("it became ready instead of failing with {expected}"),
+        );
+    }
+    Verdict::Pending(describe(v))
 }
 
 #[cfg(test)]

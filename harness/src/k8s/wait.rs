@@ -3,7 +3,9 @@
 
 use super::client::{Kube, ResolveError};
 use super::objects::{ObjectRef, to_value};
-use super::status::{self, ConditionExpectation, Readiness};
+use super::status::{
+    self, ConditionExpectation, Failure, ObservedFailure, UNEXPECTEDLY_READY, Verdict,
+};
 use crate::model::Status;
 use futures::StreamExt;
 use kube::runtime::watcher;
@@ -33,7 +35,7 @@ pub enum WaitError {
         last: String,
     },
     /// An expect-failure wait saw the object become ready instead.
-    #[error("wait for `{object}` to fail with {expected}: it became ready instead")]
+    #[error("wait for `{object}` to {expected}: it became ready instead")]
     UnexpectedlyReady { object: String, expected: String },
     #[error("watch `{object}` while waiting for it to {what}")]
     Watch {
@@ -91,22 +93,6 @@ fn is_transient(e: &watcher::Error) -> bool {
         watcher::Error::WatchError(s) => matches!(s.code, 429 | 500 | 503 | 504),
         watcher::Error::NoResourceVersion => false,
     }
-}
-
-/// What a check says about the object's latest state (`None`: it does not exist).
-pub enum Verdict<T> {
-    Done(T),
-    /// Keep waiting; the text describes the state for a timeout message.
-    Pending(String),
-    Fail(WaitError),
-}
-
-/// What an expect-failure wait saw.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ObservedFailure {
-    pub type_: String,
-    pub reason: String,
-    pub message: String,
 }
 
 impl Kube {
@@ -174,7 +160,20 @@ impl Kube {
                 match verdict {
                     Verdict::Done(t) => return Ok(t),
                     Verdict::Pending(state) => last = state,
-                    Verdict::Fail(e) => return Err(e),
+                    Verdict::Failed(Failure { reason, message }) => {
+                        return Err(if reason == UNEXPECTEDLY_READY {
+                            WaitError::UnexpectedlyReady {
+                                object: object.clone(),
+                                expected: what.to_string(),
+                            }
+                        } else {
+                            WaitError::Failed {
+                                object: object.clone(),
+                                reason,
+                                message,
+                            }
+                        });
+                    }
                 }
             }
             Err(WaitError::Timeout {
@@ -202,29 +201,15 @@ impl Kube {
         }
     }
 
-    /// Wait until the object is ready by kstatus and Flux rules ([`status::readiness`]): fails
+    /// Wait until the object is ready by kstatus and Flux rules ([`status::judge_ready`]): fails
     /// fast on `Stalled=True`; while not ready, the last reason/message lands in the timeout error.
     pub async fn wait_ready(&self, target: &ObjectRef, timeout: Duration) -> Result<(), WaitError> {
-        let object = target.to_string();
-        self.wait_for(target, "become ready", timeout, |obj| match obj {
-            None => Verdict::Pending("not found".to_string()),
-            Some(v) => match status::readiness(v) {
-                Readiness::Ready => Verdict::Done(()),
-                Readiness::InProgress { reason, message } => {
-                    Verdict::Pending(format!("{reason}: {message}"))
-                }
-                Readiness::Failed { reason, message } => Verdict::Fail(WaitError::Failed {
-                    object: object.clone(),
-                    reason,
-                    message,
-                }),
-            },
-        })
-        .await
+        self.wait_for(target, "become ready", timeout, status::judge_ready)
+            .await
     }
 
-    /// Wait for a named condition with the expected status / reason / message. With
-    /// `current_generation`, only a condition describing the current generation counts.
+    /// Wait for a named condition with the expected status / reason / message
+    /// ([`status::judge_condition`]).
     pub async fn wait_condition(
         &self,
         target: &ObjectRef,
@@ -233,66 +218,22 @@ impl Kube {
     ) -> Result<status::Condition, WaitError> {
         let what = format!("report {expected}");
         self.wait_for(target, &what, timeout, |obj| {
-            let Some(v) = obj else {
-                return Verdict::Pending("not found".to_string());
-            };
-            match status::condition(v, &expected.type_) {
-                Some(c)
-                    if expected.matches(&c)
-                        && (!expected.current_generation
-                            || status::is_current_generation(v, &c)) =>
-                {
-                    Verdict::Done(c)
-                }
-                Some(_) => Verdict::Pending(status::describe(v)),
-                None => Verdict::Pending(format!(
-                    "no `{}` condition; {}",
-                    expected.type_,
-                    status::describe(v)
-                )),
-            }
+            status::judge_condition(obj, expected)
         })
         .await
     }
 
-    /// Wait for the object to fail as expected: `expected.type_` (normally `Ready`) `False`, or
-    /// `Stalled=True`, with the expected reason and message, at the current generation.
-    /// Becoming ready instead ends the wait at once with [`WaitError::UnexpectedlyReady`].
+    /// Wait for the object to fail as expected ([`status::judge_failure`]). Becoming ready
+    /// instead ends the wait at once with [`WaitError::UnexpectedlyReady`].
     pub async fn wait_failure(
         &self,
         target: &ObjectRef,
         expected: &ConditionExpectation,
         timeout: Duration,
     ) -> Result<ObservedFailure, WaitError> {
-        let object = target.to_string();
         let what = format!("fail with {expected}");
         self.wait_for(target, &what, timeout, |obj| {
-            let Some(v) = obj else {
-                return Verdict::Pending("not found".to_string());
-            };
-            for c in status::conditions(v) {
-                let failing = (c.type_ == expected.type_ && c.status == "False")
-                    || (c.type_ == "Stalled" && c.status == "True");
-                let matches = expected.reason.as_ref().is_none_or(|r| *r == c.reason)
-                    && expected
-                        .message
-                        .as_ref()
-                        .is_none_or(|m| m.is_match(&c.message));
-                if failing && matches && status::is_current_generation(v, &c) {
-                    return Verdict::Done(ObservedFailure {
-                        type_: c.type_,
-                        reason: c.reason,
-                        message: c.message,
-                    });
-                }
-            }
-            if status::readiness(v) == Readiness::Ready && status::condition(v, "Ready").is_some() {
-                return Verdict::Fail(WaitError::UnexpectedlyReady {
-                    object: object.clone(),
-                    expected: expected.to_string(),
-                });
-            }
-            Verdict::Pending(status::describe(v))
+            status::judge_failure(obj, expected)
         })
         .await
     }

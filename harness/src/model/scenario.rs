@@ -1,6 +1,7 @@
 //! Declarative scenarios: metadata, applicability (version gating) and steps.
 //! Built by `config` from `scenarios/*.yaml`; executed by the scenario engine.
 
+use super::matrix::{Channel, FluxEntry};
 use super::{Component, FluxVersion, KubeMinor, VersionRange};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -231,6 +232,101 @@ impl Scenario {
     }
 }
 
+/// The variables an `installFlux` version may use: the only ones known before the run starts,
+/// so the plan can tell which Flux versions a scenario installs.
+pub const INSTALL_VERSION_VARIABLES: &[&str] = &["flux.version", "flux.previousVersion"];
+
+/// The Flux version an `installFlux` version template names in a cell running `flux`, whose
+/// previous minor (matrix `flux[].previous`) is `previous`. `Err` says why it names none.
+pub fn install_version(
+    template: &str,
+    flux: &FluxVersion,
+    previous: Option<&FluxVersion>,
+) -> Result<FluxVersion, String> {
+    let mut vars = BTreeMap::new();
+    vars.insert("flux.version".to_string(), flux.to_string());
+    if let Some(p) = previous {
+        vars.insert("flux.previousVersion".to_string(), p.to_string());
+    }
+    let placeholders = super::template::placeholders(template).map_err(|e| e.to_string())?;
+    if let Some(p) = placeholders
+        .iter()
+        .find(|p| !INSTALL_VERSION_VARIABLES.contains(&p.name.as_str()))
+    {
+        return Err(format!(
+            "`installFlux.version` may use only `flux.version` and `flux.previousVersion`, not `{}`",
+            p.name
+        ));
+    }
+    if previous.is_none()
+        && placeholders
+            .iter()
+            .any(|p| p.name == "flux.previousVersion")
+    {
+        return Err(format!(
+            "the matrix gives Flux {flux} no `previous` for `flux.previousVersion`"
+        ));
+    }
+    let rendered = super::template::render(template, &vars).map_err(|e| e.to_string())?;
+    rendered.parse::<FluxVersion>().map_err(|e| e.to_string())
+}
+
+/// Where a step sits in its scenario: `spec.steps[index]` or `spec.finally[index]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StepAt {
+    pub finally: bool,
+    pub index: usize,
+}
+
+/// An `installFlux` step that cannot run in a cell, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnrunnableInstall {
+    pub at: StepAt,
+    pub step: String,
+    /// The version it would install, when it names one (then the channel pins no images for it).
+    pub version: Option<FluxVersion>,
+    pub reason: String,
+}
+
+impl Scenario {
+    /// The `installFlux` steps that cannot run in a cell of Flux `flux` on `channel`: they name
+    /// no version, or one the channel pins no images for. The plan skips such scenarios and
+    /// `validate` rejects them when the matrix selects them, so the gap never shows up mid-run.
+    pub fn unrunnable_installs(
+        &self,
+        flux: &FluxEntry,
+        channel: &Channel,
+    ) -> Vec<UnrunnableInstall> {
+        let main = self.steps.iter().enumerate().map(|(i, s)| (false, i, s));
+        let finally = self.finally.iter().enumerate().map(|(i, s)| (true, i, s));
+        let mut out = Vec::new();
+        for (finally, index, step) in main.chain(finally) {
+            let Action::InstallFlux { version } = &step.action else {
+                continue;
+            };
+            let (version, reason) =
+                match install_version(version, &flux.version, flux.previous.as_ref()) {
+                    Err(reason) => (None, reason),
+                    Ok(v) if channel.releases.contains_key(&v) => continue,
+                    Ok(v) => {
+                        let reason = format!(
+                            "step `{}` installs Flux {v}, and channel `{}` pins no images for it",
+                            step.name, channel.name
+                        );
+                        (Some(v), reason)
+                    }
+                };
+            out.push(UnrunnableInstall {
+                at: StepAt { finally, index },
+                step: step.name.clone(),
+                version,
+                reason,
+            });
+        }
+        out
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitFor {
@@ -336,6 +432,36 @@ mod tests {
             channel_fips: true,
             components: comps,
         }
+    }
+
+    #[test]
+    fn install_versions_resolve_from_the_cells_flux_versions_only() {
+        let (v294, v288): (FluxVersion, FluxVersion) =
+            ("v2.9.4".parse().unwrap(), "v2.8.8".parse().unwrap());
+        let prev = "${{ flux.previousVersion }}";
+        assert_eq!(install_version(prev, &v294, Some(&v288)), Ok(v288.clone()));
+        assert_eq!(
+            install_version("${{ flux.version }}", &v294, None),
+            Ok(v294.clone())
+        );
+        assert_eq!(
+            install_version("v2.7.1", &v294, None).unwrap().to_string(),
+            "v2.7.1"
+        );
+        assert_eq!(
+            install_version(prev, &v294, None).unwrap_err(),
+            "the matrix gives Flux v2.9.4 no `previous` for `flux.previousVersion`"
+        );
+        assert!(
+            install_version("${{ channel.name }}", &v294, None)
+                .unwrap_err()
+                .contains("not `channel.name`")
+        );
+        assert!(
+            install_version("latest", &v294, None)
+                .unwrap_err()
+                .contains("not a Flux version")
+        );
     }
 
     #[test]

@@ -219,6 +219,35 @@ pub fn render(text: &str, vars: &BTreeMap<String, String>) -> Result<String, Tem
     Ok(out)
 }
 
+/// The column (1-based, in characters) of `line`, a template line, that column `col` of its
+/// rendering with `vars` came from: text after a placeholder shifts by the length difference, and
+/// a column inside a substituted value maps to the placeholder's start. Lets a problem found in
+/// rendered manifests point into the scenario file.
+pub fn source_col(line: &str, vars: &BTreeMap<String, String>, col: usize) -> usize {
+    let target = col.saturating_sub(1);
+    let chars = |bytes: &str| bytes.chars().count();
+    let (mut t, mut r) = (0, 0); // character positions in the template and the rendering
+    for p in placeholders(line).unwrap_or_default() {
+        let start = chars(&line[..p.offset]);
+        let close = line[p.offset..]
+            .find("}}")
+            .map_or(line.len(), |i| p.offset + i + 2);
+        let end = chars(&line[..close]);
+        let literal = start - t;
+        if target < r + literal {
+            return t + (target - r) + 1;
+        }
+        r += literal;
+        let value = vars.get(&p.name).map_or(end - start, |v| chars(v));
+        if target < r + value {
+            return start + 1;
+        }
+        r += value;
+        t = end;
+    }
+    t + (target - r) + 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +258,27 @@ mod tests {
         vars.insert("namespace".to_string(), "s-1".to_string());
         let out = render("ns: ${{ namespace }} keep: ${VAR} {{ .Values }}", &vars).unwrap();
         assert_eq!(out, "ns: s-1 keep: ${VAR} {{ .Values }}");
+    }
+
+    #[test]
+    fn rendered_columns_map_back_to_the_template() {
+        let mut vars = BTreeMap::new();
+        vars.insert("namespace".to_string(), "s-1".to_string());
+        vars.insert(
+            "fixtures.gitUrl".to_string(),
+            "https://10.0.0.1:30443/git".to_string(),
+        );
+        let line = "url: ${{ fixtures.gitUrl }}/app.git # ${{ namespace }} end";
+        let rendered = render(line, &vars).unwrap();
+        let at = |needle: &str| rendered.find(needle).unwrap() + 1;
+        let t_at = |needle: &str| line.find(needle).unwrap() + 1;
+        assert_eq!(source_col(line, &vars, 1), 1);
+        assert_eq!(source_col(line, &vars, at("https")), t_at("${{ fixtures"));
+        assert_eq!(source_col(line, &vars, at("30443")), t_at("${{ fixtures"));
+        assert_eq!(source_col(line, &vars, at("/app.git")), t_at("/app.git"));
+        assert_eq!(source_col(line, &vars, at("s-1")), t_at("${{ namespace"));
+        assert_eq!(source_col(line, &vars, at("end")), t_at("end"));
+        assert_eq!(source_col("plain: text", &vars, 8), 8);
     }
 
     #[test]

@@ -249,7 +249,11 @@ pub fn build(
                             skip: cell_skip
                                 .as_ref()
                                 .map(|r| format!("cell skipped: {r}"))
-                                .or_else(|| s.applicability.skip_reason(&traits)),
+                                .or_else(|| s.applicability.skip_reason(&traits))
+                                .or_else(|| {
+                                    let mut gaps = s.unrunnable_installs(flux, channel);
+                                    (!gaps.is_empty()).then(|| gaps.swap_remove(0).reason)
+                                }),
                         })
                         .collect();
                     cells.push(PlannedCell {

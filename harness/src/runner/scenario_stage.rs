@@ -234,8 +234,8 @@ impl FixtureOps for PlaneOps {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let last = match judge(&bodies()) {
-                Verdict::Done => return Ok(WaitOutcome::Done),
-                Verdict::Failed(m) => return Ok(WaitOutcome::Failed(m)),
+                Verdict::Done(()) => return Ok(WaitOutcome::Done),
+                Verdict::Failed(f) => return Ok(WaitOutcome::Failed(f.message)),
                 Verdict::Pending(m) => m,
             };
             let seen = self.plane.webhook_events().len();

@@ -1,168 +1,13 @@
-//! Pure judgements over real-shaped objects: Flux readiness, named conditions, expected
-//! failures, field paths, subset matches, events and webhook payloads. No I/O.
+//! Pure judgements the scenario engine adds to the `k8s` readiness library (which owns Flux
+//! readiness, named conditions and expected failures): field paths, subset matches, events and
+//! webhook payloads. No I/O.
 
 use super::ops::{Observed, Verdict};
-use crate::model::flux_api;
 use regex::Regex;
 use serde_json::Value;
 
-fn conditions(obj: &Value) -> Vec<&Value> {
-    obj.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().collect())
-        .unwrap_or_default()
-}
-
-fn condition<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
-    conditions(obj)
-        .into_iter()
-        .find(|c| c.get("type").and_then(Value::as_str) == Some(kind))
-}
-
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-/// `Ready=False (Reason): message`, for messages.
-pub fn describe_condition(c: &Value) -> String {
-    format!(
-        "{}={} ({}): {}",
-        s(c, "type"),
-        s(c, "status"),
-        s(c, "reason"),
-        s(c, "message")
-    )
-}
-
-/// Whether the controller has seen the current spec (true when either side is absent).
-fn observed_current(obj: &Value) -> bool {
-    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64);
-    let observed = obj
-        .pointer("/status/observedGeneration")
-        .and_then(Value::as_i64);
-    match (generation, observed) {
-        (Some(g), Some(o)) => o >= g,
-        (Some(_), None) => false,
-        _ => true,
-    }
-}
-
-fn all_conditions(obj: &Value) -> String {
-    let list: Vec<String> = conditions(obj)
-        .into_iter()
-        .map(describe_condition)
-        .collect();
-    if list.is_empty() {
-        "no conditions".into()
-    } else {
-        list.join("; ")
-    }
-}
-
-/// Flux readiness (§5.2): `Ready=True` with `observedGeneration == generation`; fail fast on
-/// `Stalled=True` and on suspension. Status-less kinds are ready once they exist; workloads are
-/// ready when their replicas are; other objects without conditions count as ready (kstatus).
-pub fn ready(obs: Observed<'_>) -> Verdict {
-    let Observed::Object(obj) = obs else {
-        return Verdict::Failed("readiness needs a single object".into());
-    };
-    let Some(obj) = obj else {
-        return Verdict::Pending("not found".into());
-    };
-    let kind = s(obj, "kind");
-    if flux_api::STATUSLESS_KINDS.contains(&kind) {
-        return Verdict::Done;
-    }
-    if obj.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
-        return Verdict::Failed("suspended (`spec.suspend: true`), it will not reconcile".into());
-    }
-    if let Some(c) = condition(obj, "Stalled")
-        && s(c, "status") == "True"
-    {
-        return Verdict::Failed(format!("stalled: {}", describe_condition(c)));
-    }
-    if matches!(kind, "Deployment" | "StatefulSet") {
-        let want = obj
-            .pointer("/spec/replicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        let have = obj
-            .pointer("/status/readyReplicas")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        return if observed_current(obj) && have >= want {
-            Verdict::Done
-        } else {
-            Verdict::Pending(format!("{have}/{want} replicas ready"))
-        };
-    }
-    match condition(obj, "Ready") {
-        Some(c) if s(c, "status") == "True" && observed_current(obj) => Verdict::Done,
-        Some(_) if !observed_current(obj) => Verdict::Pending(format!(
-            "status not yet observed for generation {}: {}",
-            obj.pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-            all_conditions(obj)
-        )),
-        Some(_) => Verdict::Pending(all_conditions(obj)),
-        None if flux_api::is_flux_kind(kind) => Verdict::Pending("no Ready condition yet".into()),
-        None => Verdict::Done,
-    }
-}
-
-/// What a named-condition wait looks for.
-pub struct ConditionWant<'a> {
-    pub condition: &'a str,
-    pub status: &'a str,
-    pub reason: Option<&'a str>,
-    pub message: Option<&'a Regex>,
-}
-
-fn condition_matches(c: &Value, want: &ConditionWant<'_>) -> bool {
-    s(c, "status") == want.status
-        && want.reason.is_none_or(|r| s(c, "reason") == r)
-        && want.message.is_none_or(|m| m.is_match(s(c, "message")))
-}
-
-/// A named condition with status, reason and message pattern, on the current generation.
-/// Waiting for `Ready=True` fails fast on `Stalled=True`.
-pub fn condition_is(obs: Observed<'_>, want: &ConditionWant<'_>) -> Verdict {
-    let Observed::Object(Some(obj)) = obs else {
-        return Verdict::Pending("not found".into());
-    };
-    if want.condition == "Ready"
-        && want.status == "True"
-        && let Some(c) = condition(obj, "Stalled")
-        && s(c, "status") == "True"
-    {
-        return Verdict::Failed(format!("stalled: {}", describe_condition(c)));
-    }
-    match condition(obj, want.condition) {
-        Some(c) if condition_matches(c, want) && observed_current(obj) => Verdict::Done,
-        Some(_) => Verdict::Pending(all_conditions(obj)),
-        None => Verdict::Pending(format!(
-            "no `{}` condition: {}",
-            want.condition,
-            all_conditions(obj)
-        )),
-    }
-}
-
-/// A condition must become `False` with the given reason and message pattern.
-pub fn failed_as(obs: Observed<'_>, want: &ConditionWant<'_>) -> Verdict {
-    let Observed::Object(Some(obj)) = obs else {
-        return Verdict::Pending("not found".into());
-    };
-    match condition(obj, want.condition) {
-        Some(c) if condition_matches(c, want) => Verdict::Done,
-        Some(_) => Verdict::Pending(all_conditions(obj)),
-        None => Verdict::Pending(format!(
-            "no `{}` condition: {}",
-            want.condition,
-            all_conditions(obj)
-        )),
-    }
 }
 
 /// One segment of a field path.
@@ -305,10 +150,10 @@ impl EventWant<'_> {
 /// Verdict over a list of events.
 pub fn has_event(obs: Observed<'_>, want: &EventWant<'_>) -> Verdict {
     let Observed::List(events) = obs else {
-        return Verdict::Failed("events need a list".into());
+        return Verdict::failed("Misuse", "events need a list");
     };
     if events.iter().any(|e| want.matches(e)) {
-        return Verdict::Done;
+        return Verdict::Done(());
     }
     let last: Vec<String> = events
         .iter()
@@ -341,98 +186,6 @@ pub fn has_event(obs: Observed<'_>, want: &EventWant<'_>) -> Verdict {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn ks(generation: i64, observed: i64, ready: &str, reason: &str) -> Value {
-        json!({
-            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": {"name": "app", "generation": generation},
-            "status": {"observedGeneration": observed, "conditions": [
-                {"type": "Ready", "status": ready, "reason": reason, "message": "Applied revision: main@sha1:abc"}
-            ]}
-        })
-    }
-
-    #[test]
-    fn readiness_needs_the_current_generation_and_fails_fast_on_stalled() {
-        assert_eq!(
-            ready(Observed::Object(Some(&ks(
-                2,
-                2,
-                "True",
-                "ReconciliationSucceeded"
-            )))),
-            Verdict::Done
-        );
-        assert!(
-            matches!(ready(Observed::Object(Some(&ks(3, 2, "True", "ReconciliationSucceeded")))), Verdict::Pending(m) if m.contains("generation 3"))
-        );
-        assert!(
-            matches!(ready(Observed::Object(Some(&ks(1, 1, "False", "BuildFailed")))), Verdict::Pending(m) if m.contains("BuildFailed"))
-        );
-        let mut stalled = ks(1, 1, "False", "BuildFailed");
-        stalled["status"]["conditions"].as_array_mut().unwrap().push(json!({"type": "Stalled", "status": "True", "reason": "InvalidPath", "message": "no such path"}));
-        assert!(
-            matches!(ready(Observed::Object(Some(&stalled))), Verdict::Failed(m) if m.contains("InvalidPath"))
-        );
-        assert!(matches!(ready(Observed::Object(None)), Verdict::Pending(_)));
-        let alert = json!({"kind": "Alert", "metadata": {"name": "a", "generation": 1}});
-        assert_eq!(ready(Observed::Object(Some(&alert))), Verdict::Done);
-        let fresh = json!({"kind": "GitRepository", "metadata": {"name": "a", "generation": 1}});
-        assert!(matches!(
-            ready(Observed::Object(Some(&fresh))),
-            Verdict::Pending(_)
-        ));
-        let dep = json!({"kind": "Deployment", "metadata": {"generation": 1}, "spec": {"replicas": 2}, "status": {"observedGeneration": 1, "readyReplicas": 1}});
-        assert!(
-            matches!(ready(Observed::Object(Some(&dep))), Verdict::Pending(m) if m == "1/2 replicas ready")
-        );
-        let suspended = json!({"kind": "Kustomization", "metadata": {"generation": 1}, "spec": {"suspend": true}});
-        assert!(matches!(
-            ready(Observed::Object(Some(&suspended))),
-            Verdict::Failed(_)
-        ));
-    }
-
-    #[test]
-    fn named_conditions_and_expected_failures() {
-        let re = Regex::new("main@sha1:").unwrap();
-        let want = ConditionWant {
-            condition: "Ready",
-            status: "True",
-            reason: None,
-            message: Some(&re),
-        };
-        assert_eq!(
-            condition_is(Observed::Object(Some(&ks(1, 1, "True", "X"))), &want),
-            Verdict::Done
-        );
-        let other = Regex::new("main@sha1:def").unwrap();
-        let want2 = ConditionWant {
-            message: Some(&other),
-            ..want
-        };
-        assert!(matches!(
-            condition_is(Observed::Object(Some(&ks(1, 1, "True", "X"))), &want2),
-            Verdict::Pending(_)
-        ));
-        let fail = ConditionWant {
-            condition: "Ready",
-            status: "False",
-            reason: Some("BuildFailed"),
-            message: None,
-        };
-        assert_eq!(
-            failed_as(
-                Observed::Object(Some(&ks(1, 1, "False", "BuildFailed"))),
-                &fail
-            ),
-            Verdict::Done
-        );
-        assert!(matches!(
-            failed_as(Observed::Object(Some(&ks(1, 1, "False", "Other"))), &fail),
-            Verdict::Pending(_)
-        ));
-    }
 
     #[test]
     fn field_paths_and_contains() {
@@ -483,7 +236,7 @@ mod tests {
         let evs = vec![
             json!({"involvedObject": {"kind": "Kustomization", "name": "t"}, "reason": "ReconciliationFailed", "message": "x is forbidden"}),
         ];
-        assert_eq!(has_event(Observed::List(&evs), &want), Verdict::Done);
+        assert_eq!(has_event(Observed::List(&evs), &want), Verdict::Done(()));
         assert!(
             matches!(has_event(Observed::List(&[]), &want), Verdict::Pending(m) if m.contains("among the 0 event(s)"))
         );

@@ -3,7 +3,7 @@
 //! product's (`Misbehaved`/`NotFound`) and the harness's (`Infra`).
 
 use super::ops::{
-    Check, KubeOps, ListQuery, ObjectKey, Observed, OpsError, Target, Verdict, WaitOutcome,
+    Check, KubeOps, ListQuery, ObjectRef, Observed, OpsError, Target, Verdict, WaitOutcome,
 };
 use crate::errors::chain;
 use crate::k8s::{self, ApplyError, ApplyOptions, Kube, WaitError};
@@ -13,19 +13,6 @@ use kube::runtime::watcher;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-fn to_ref(k: &ObjectKey) -> k8s::ObjectRef {
-    k8s::ObjectRef::new(&k.api_version, &k.kind, k.namespace.as_deref(), &k.name)
-}
-
-fn to_key(r: &k8s::ObjectRef) -> ObjectKey {
-    ObjectKey {
-        api_version: r.api_version.clone(),
-        kind: r.kind.clone(),
-        namespace: r.namespace.clone(),
-        name: r.name.clone(),
-    }
-}
 
 fn object_error(action: &str, e: k8s::ObjectError) -> OpsError {
     if e.is_unreachable() {
@@ -42,7 +29,7 @@ impl KubeOps for Kube {
         &self,
         objects: &[Value],
         default_namespace: Option<&str>,
-    ) -> Result<Vec<ObjectKey>, OpsError> {
+    ) -> Result<Vec<ObjectRef>, OpsError> {
         let mut dynamic = Vec::with_capacity(objects.len());
         for o in objects {
             let d: DynamicObject = serde_json::from_value(o.clone())
@@ -54,15 +41,15 @@ impl KubeOps for Kube {
             ..ApplyOptions::default()
         };
         match self.apply_objects(dynamic, &options).await {
-            Ok(applied) => Ok(applied.iter().map(to_key).collect()),
+            Ok(applied) => Ok(applied),
             Err(e) if e.is_unreachable() => Err(OpsError::infra("apply", chain(&e))),
             Err(e @ ApplyError::Parse(_)) => Err(OpsError::infra("apply", chain(&e))),
             Err(e) => Err(OpsError::Misbehaved(chain(&e))),
         }
     }
 
-    async fn get(&self, key: &ObjectKey) -> Result<Option<Value>, OpsError> {
-        match k8s::Kube::get(self, &to_ref(key)).await {
+    async fn get(&self, key: &ObjectRef) -> Result<Option<Value>, OpsError> {
+        match k8s::Kube::get(self, key).await {
             Ok(o) => Ok(o.as_ref().map(k8s::objects::to_value)),
             Err(e) => Err(object_error("get", e)),
         }
@@ -81,16 +68,16 @@ impl KubeOps for Kube {
         .map_err(|e| object_error("list", e))
     }
 
-    async fn delete(&self, key: &ObjectKey) -> Result<(), OpsError> {
-        match k8s::Kube::delete(self, &to_ref(key)).await {
+    async fn delete(&self, key: &ObjectRef) -> Result<(), OpsError> {
+        match k8s::Kube::delete(self, key).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(OpsError::NotFound(key.to_string())),
             Err(e) => Err(object_error("delete", e)),
         }
     }
 
-    async fn patch_merge(&self, key: &ObjectKey, patch: &Value) -> Result<(), OpsError> {
-        match self.merge_patch(&to_ref(key), patch).await {
+    async fn patch_merge(&self, key: &ObjectRef, patch: &Value) -> Result<(), OpsError> {
+        match self.merge_patch(key, patch).await {
             Ok(_) => Ok(()),
             Err(k8s::ObjectError::Api {
                 source: kube::Error::Api(s),
@@ -100,25 +87,28 @@ impl KubeOps for Kube {
         }
     }
 
-    async fn post_service(
+    async fn http_post_from_pod(
         &self,
         namespace: &str,
-        service: &str,
-        path: &str,
-    ) -> Result<u16, OpsError> {
-        let uri = format!(
-            "/api/v1/namespaces/{namespace}/services/{service}/proxy/{}",
-            path.trim_start_matches('/')
-        );
-        let request = http::Request::post(&uri)
-            .header("content-type", "application/json")
-            .body(b"{}".to_vec())
-            .map_err(|e| OpsError::infra("build proxy request", e))?;
-        match self.client().request_text(request).await {
-            Ok(_) => Ok(200),
-            // The receiver (or the proxy) answered with a status: the caller judges it.
-            Err(kube::Error::Api(s)) => Ok(s.code),
-            Err(e) => Err(OpsError::infra(format!("POST {uri}"), chain(&e))),
+        url: &str,
+    ) -> Result<Option<u16>, OpsError> {
+        // No image to probe with, or no API to ask: the harness cannot send, whatever the product.
+        let image = self
+            .probe_image()
+            .await
+            .map_err(|e| OpsError::infra("find a probe image", chain(&e)))?;
+        let suffix: u32 = rand_suffix();
+        let spec = k8s::probe::ProbeSpec {
+            namespace: namespace.to_string(),
+            name: format!("flux-compat-probe-{suffix:08x}"),
+            image,
+            command: k8s::probe::http_post_command(url),
+            purpose: "webhook".into(),
+            timeout: Duration::from_secs(60),
+        };
+        match self.run_probe_pod(&spec).await {
+            Ok(outcome) => Ok(k8s::probe::http_status(&outcome)),
+            Err(e) => Err(OpsError::infra(format!("POST {url} from a pod"), chain(&e))),
         }
     }
 
@@ -130,30 +120,42 @@ impl KubeOps for Kube {
     ) -> Result<WaitOutcome, OpsError> {
         match target {
             Target::Object(key) => {
-                let r = to_ref(key);
-                let object = r.to_string();
                 let result = self
-                    .wait_for(&r, "reach the expected state", timeout, |obj| {
-                        match check(Observed::Object(obj)) {
-                            Verdict::Done => k8s::Verdict::Done(()),
-                            Verdict::Pending(m) => k8s::Verdict::Pending(m),
-                            Verdict::Failed(m) => k8s::Verdict::Fail(WaitError::Failed {
-                                object: object.clone(),
-                                reason: String::new(),
-                                message: m,
-                            }),
-                        }
+                    .wait_for(key, "reach the expected state", timeout, |obj| {
+                        check(Observed::Object(obj))
                     })
                     .await;
                 match result {
                     Ok(()) => Ok(WaitOutcome::Done),
-                    Err(WaitError::Failed { message, .. }) => Ok(WaitOutcome::Failed(message)),
+                    Err(WaitError::Failed {
+                        reason, message, ..
+                    }) => Ok(WaitOutcome::Failed(failure_text(&reason, &message))),
+                    Err(WaitError::UnexpectedlyReady { .. }) => Ok(WaitOutcome::Failed(
+                        "it became ready instead of failing".to_string(),
+                    )),
                     Err(WaitError::Timeout { last, .. }) => Ok(WaitOutcome::TimedOut(last)),
                     Err(e) => Err(OpsError::infra("watch", chain(&e))),
                 }
             }
             Target::List(q) => wait_list(self, q, check, timeout).await,
         }
+    }
+}
+
+/// A short unique suffix for probe pod names (time-derived; names only need to differ per run).
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or_default();
+    nanos ^ std::process::id()
+}
+
+/// A failure as a step reports it: `Reason: message`, or the message alone for the engine's own.
+fn failure_text(reason: &str, message: &str) -> String {
+    match reason {
+        "" | "Misuse" => message.to_string(),
+        r => format!("{r}: {message}"),
     }
 }
 
@@ -209,8 +211,10 @@ async fn wait_list(
             }
             let items: Vec<Value> = current.values().cloned().collect();
             match check(Observed::List(&items)) {
-                Verdict::Done => return Ok(WaitOutcome::Done),
-                Verdict::Failed(m) => return Ok(WaitOutcome::Failed(m)),
+                Verdict::Done(()) => return Ok(WaitOutcome::Done),
+                Verdict::Failed(f) => {
+                    return Ok(WaitOutcome::Failed(failure_text(&f.reason, &f.message)));
+                }
                 Verdict::Pending(m) => last = m,
             }
         }

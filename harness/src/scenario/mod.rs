@@ -10,14 +10,17 @@ pub mod tls;
 
 pub use ops::{
     CHALLENGE_CA_SECRET, ChallengeOps, Check, ControllerCrypto, FixtureOps, FluxOps,
-    GitPushRequest, KubeOps, ListQuery, ObjectKey, Observed, OpsError, Target, Verdict,
+    GitPushRequest, KubeOps, ListQuery, ObjectRef, Observed, OpsError, Target, Verdict,
     WaitOutcome,
 };
 
+use crate::k8s::{self, ConditionExpectation};
 use crate::model::results::{ScenarioResult, Status, StepResult};
-use crate::model::scenario::{Action, CellTraits, ObjectRef, Scenario, Step};
+use crate::model::scenario::{
+    Action, CellTraits, ObjectRef as StepRef, Scenario, Step, install_version,
+};
 use crate::model::{Component, FluxVersion, KubeMinor, flux_api, template};
-use checks::{ConditionWant, EventWant};
+use checks::EventWant;
 use regex::Regex;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -31,8 +34,13 @@ pub const RUN_LABEL: &str = "flux-compat.io/run";
 /// Label naming the scenario that owns a namespace.
 pub const SCENARIO_LABEL: &str = "flux-compat.io/scenario";
 
-/// The notification-controller Service that serves Receiver webhooks (`name:port`).
-pub const RECEIVER_SERVICE: &str = "webhook-receiver:80";
+/// The notification-controller Service that serves Receiver webhooks (port 80 → 9292).
+pub const RECEIVER_SERVICE: &str = "webhook-receiver";
+
+/// The in-cluster URL of a Receiver's webhook path, as a webhook sender inside the cluster uses it.
+pub fn receiver_url(flux_namespace: &str, path: &str) -> String {
+    format!("http://{RECEIVER_SERVICE}.{flux_namespace}.svc.cluster.local{path}")
+}
 
 /// Grace on top of a wait's own timeout before the engine gives up on the operation itself, so a
 /// wait reports what it last saw instead of being cut off.
@@ -152,7 +160,7 @@ struct Run {
     namespace: String,
     vars: BTreeMap<String, String>,
     /// Objects applied or referenced, in first-touch order, for diagnostics.
-    touched: Vec<ObjectKey>,
+    touched: Vec<ObjectRef>,
     /// Kind → apiVersion of applied objects, to resolve references that give only a kind.
     applied_kinds: BTreeMap<String, String>,
     /// Set by `installFlux` until a successful `upgradeFlux`: the cell's Flux must be restored.
@@ -162,13 +170,13 @@ struct Run {
 }
 
 impl Run {
-    fn touch(&mut self, key: &ObjectKey) {
+    fn touch(&mut self, key: &ObjectRef) {
         if !self.touched.contains(key) {
             self.touched.push(key.clone());
         }
     }
 
-    fn resolve(&self, r: &ObjectRef, flux: &FluxVersion) -> Result<ObjectKey, String> {
+    fn resolve(&self, r: &StepRef, flux: &FluxVersion) -> Result<ObjectRef, String> {
         let api_version = r
             .api_version
             .clone()
@@ -180,7 +188,7 @@ impl Run {
             })
             .or_else(|| flux_api::default_api_version(&r.kind))
             .ok_or_else(|| format!("cannot tell the apiVersion of kind `{}`", r.kind))?;
-        Ok(ObjectKey {
+        Ok(ObjectRef {
             api_version,
             kind: r.kind.clone(),
             namespace: if flux_api::CLUSTER_SCOPED_KINDS.contains(&r.kind.as_str()) {
@@ -430,7 +438,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
     }
 
     async fn delete_namespace(&self, namespace: &str, cell: &Cell) -> Outcome {
-        let key = ObjectKey {
+        let key = ObjectRef {
             api_version: "v1".into(),
             kind: "Namespace".into(),
             namespace: None,
@@ -486,18 +494,18 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 };
                 let result = match &w.condition {
                     None => {
+                        let check = |o: Observed<'_>| on_object(o, k8s::judge_ready);
                         self.kube
-                            .wait(&Target::Object(key.clone()), &checks::ready, budget)
+                            .wait(&Target::Object(key.clone()), &check, budget)
                             .await
                     }
                     Some(c) => {
-                        let want = ConditionWant {
-                            condition: c,
-                            status: &w.status,
-                            reason: w.reason.as_deref(),
-                            message: message.as_ref(),
+                        let mut want = ConditionExpectation::new(c).status(&w.status);
+                        want.reason = w.reason.clone();
+                        want.message = message;
+                        let check = |o: Observed<'_>| {
+                            on_object(o, |v| done(k8s::judge_condition(v, &want)))
                         };
-                        let check = |o: Observed<'_>| checks::condition_is(o, &want);
                         self.kube
                             .wait(&Target::Object(key.clone()), &check, budget)
                             .await
@@ -515,13 +523,10 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     Ok(m) => m,
                     Err(err) => return Outcome::error(err),
                 };
-                let want = ConditionWant {
-                    condition: &e.condition,
-                    status: "False",
-                    reason: e.reason.as_deref(),
-                    message: message.as_ref(),
-                };
-                let check = |o: Observed<'_>| checks::failed_as(o, &want);
+                let mut want = ConditionExpectation::new(&e.condition).status("False");
+                want.reason = e.reason.clone();
+                want.message = message;
+                let check = |o: Observed<'_>| on_object(o, |v| done(k8s::judge_failure(v, &want)));
                 let result = self
                     .kube
                     .wait(&Target::Object(key.clone()), &check, budget)
@@ -616,9 +621,9 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 }
             }
             Action::InstallFlux { version } => {
-                let v = match run.render(version).map(|v| v.parse::<FluxVersion>()) {
-                    Ok(Ok(v)) => v,
-                    Ok(Err(e)) => return Outcome::error(e.to_string()),
+                // The plan resolved the same template the same way (`install_version`).
+                let v = match install_version(version, &cell.flux, cell.previous_flux.as_ref()) {
+                    Ok(v) => v,
                     Err(e) => return Outcome::error(e),
                 };
                 run.flux_displaced = true;
@@ -649,14 +654,17 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                         "`{key}` has no `status.webhookPath`; wait for it to be Ready first"
                     ));
                 };
-                match self
-                    .kube
-                    .post_service(&cell.flux_namespace, RECEIVER_SERVICE, path)
-                    .await
-                {
-                    Ok(code) if (200..300).contains(&code) => Outcome::pass(),
-                    Ok(code) => Outcome::fail(format!(
-                        "notification-controller answered HTTP {code} for `{path}`"
+                // From a pod, the way webhook traffic really arrives: Flux's `allow-webhooks`
+                // NetworkPolicy admits pods on port 9292, not the API server's service proxy.
+                let url = receiver_url(&cell.flux_namespace, path);
+                match self.kube.http_post_from_pod(&run.namespace, &url).await {
+                    Ok(Some(code)) if (200..300).contains(&code) => Outcome::pass(),
+                    Ok(Some(code)) => Outcome::fail(format!(
+                        "notification-controller answered HTTP {code} for `{url}`"
+                    )),
+                    Ok(None) => Outcome::fail(format!(
+                        "no HTTP answer from `{url}` to a pod in `{}` (a NetworkPolicy or the receiver refused it)",
+                        run.namespace
                     )),
                     Err(e) => Outcome::from_ops(e),
                 }
@@ -833,7 +841,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             }
             Err(e) => {
                 // Record what was meant to be applied, so diagnostics show what did land.
-                for k in objects.iter().filter_map(ObjectKey::of) {
+                for k in objects.iter().filter_map(ObjectRef::of_value) {
                     run.touch(&k);
                 }
                 Outcome::from_ops(e)
@@ -906,7 +914,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 {
                     return Verdict::Pending(e);
                 }
-                Verdict::Done
+                Verdict::Done(())
             };
             let r = self
                 .kube
@@ -956,7 +964,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             };
             let want = c.equals as usize;
             let check = |o: Observed<'_>| match o {
-                Observed::List(items) if items.len() == want => Verdict::Done,
+                Observed::List(items) if items.len() == want => Verdict::Done(()),
                 Observed::List(items) => Verdict::Pending(format!(
                     "{} {}(s) present: {}",
                     items.len(),
@@ -967,7 +975,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
-                Observed::Object(_) => Verdict::Failed("count needs a list".into()),
+                Observed::Object(_) => Verdict::failed("Misuse", "count needs a list"),
             };
             match self
                 .kube
@@ -1066,7 +1074,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
 
 fn gone_check(o: Observed<'_>) -> Verdict {
     match o {
-        Observed::Object(None) => Verdict::Done,
+        Observed::Object(None) => Verdict::Done(()),
         Observed::Object(Some(obj)) => {
             let finalizers = obj
                 .pointer("/metadata/finalizers")
@@ -1085,7 +1093,24 @@ fn gone_check(o: Observed<'_>) -> Verdict {
                 (false, _) => "still present, not being deleted".into(),
             })
         }
-        Observed::List(_) => Verdict::Failed("deletion needs a single object".into()),
+        Observed::List(_) => Verdict::failed("Misuse", "deletion needs a single object"),
+    }
+}
+
+/// A judgement of single objects applied to what a wait observes.
+fn on_object(o: Observed<'_>, judge: impl FnOnce(Option<&Value>) -> Verdict) -> Verdict {
+    match o {
+        Observed::Object(v) => judge(v),
+        Observed::List(_) => Verdict::failed("Misuse", "this wait needs a single object"),
+    }
+}
+
+/// A judgement's found value is not needed by the step, only that it was found.
+fn done<T>(v: Verdict<T>) -> Verdict {
+    match v {
+        Verdict::Done(_) => Verdict::Done(()),
+        Verdict::Pending(m) => Verdict::Pending(m),
+        Verdict::Failed(f) => Verdict::Failed(f),
     }
 }
 
@@ -1093,7 +1118,7 @@ fn gone_check(o: Observed<'_>) -> Verdict {
 /// an API problem the harness's error.
 fn judge_wait(
     r: Result<WaitOutcome, OpsError>,
-    key: &ObjectKey,
+    key: &ObjectRef,
     what: &str,
     budget: Duration,
 ) -> Outcome {
@@ -1137,14 +1162,22 @@ fn push_results(steps: &mut Vec<StepResult>, name: &str, kind: &str, mut o: Outc
 
 /// The `challenges.*` template variables of a cell's challenge endpoints.
 pub fn challenge_variables(c: &dyn ChallengeOps) -> BTreeMap<String, String> {
+    let endpoints = c.endpoints();
+    challenge_variables_of(endpoints.iter().map(|(id, a)| (id.id(), a.clone())))
+}
+
+/// The `challenges.*` template variables of endpoints given as (challenge id, `host:port`).
+pub fn challenge_variables_of<'a>(
+    endpoints: impl IntoIterator<Item = (&'a str, String)>,
+) -> BTreeMap<String, String> {
     let mut v = BTreeMap::new();
     v.insert("challenges.caSecret".into(), CHALLENGE_CA_SECRET.into());
-    for (id, address) in c.endpoints() {
+    for (id, address) in endpoints {
         v.insert(
-            template::challenge_variable(id.id(), "url"),
+            template::challenge_variable(id, "url"),
             format!("https://{address}"),
         );
-        v.insert(template::challenge_variable(id.id(), "address"), address);
+        v.insert(template::challenge_variable(id, "address"), address);
     }
     v
 }

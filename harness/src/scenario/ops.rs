@@ -11,41 +11,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+
+pub use crate::k8s::{ObjectRef, Verdict};
 use std::time::Duration;
-
-/// A fully resolved object reference.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
-    pub api_version: String,
-    pub kind: String,
-    /// `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl ObjectKey {
-    /// The key of a manifest, if it names `apiVersion`, `kind` and `metadata.name`.
-    pub fn of(obj: &Value) -> Option<Self> {
-        Some(Self {
-            api_version: obj.get("apiVersion")?.as_str()?.to_string(),
-            kind: obj.get("kind")?.as_str()?.to_string(),
-            namespace: obj
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            name: obj.pointer("/metadata/name")?.as_str()?.to_string(),
-        })
-    }
-}
-
-impl fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
-            None => write!(f, "{}/{}", self.kind, self.name),
-        }
-    }
-}
 
 /// Objects of one kind, optionally in one namespace and matching a label selector.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,7 +27,7 @@ pub struct ListQuery {
 /// What a wait watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    Object(ObjectKey),
+    Object(ObjectRef),
     List(ListQuery),
 }
 
@@ -69,16 +37,6 @@ pub enum Observed<'a> {
     /// `None`: the object does not exist (yet, or any more).
     Object(Option<&'a Value>),
     List(&'a [Value]),
-}
-
-/// A predicate's judgement of one observation.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Not there yet; the text says what was last seen (reported on timeout).
-    Pending(String),
-    Done,
-    /// Will not get there (for example `Stalled=True`): stop waiting.
-    Failed(String),
 }
 
 /// How a wait ended.
@@ -125,25 +83,25 @@ pub trait KubeOps: Send + Sync {
         &self,
         objects: &[Value],
         default_namespace: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<ObjectKey>, OpsError>> + Send;
-    fn get(&self, key: &ObjectKey) -> impl Future<Output = Result<Option<Value>, OpsError>> + Send;
+    ) -> impl Future<Output = Result<Vec<ObjectRef>, OpsError>> + Send;
+    fn get(&self, key: &ObjectRef) -> impl Future<Output = Result<Option<Value>, OpsError>> + Send;
     fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Vec<Value>, OpsError>> + Send;
     /// Start deleting; `NotFound` when there is nothing to delete.
-    fn delete(&self, key: &ObjectKey) -> impl Future<Output = Result<(), OpsError>> + Send;
+    fn delete(&self, key: &ObjectRef) -> impl Future<Output = Result<(), OpsError>> + Send;
     /// JSON merge patch; `NotFound` when the object does not exist.
     fn patch_merge(
         &self,
-        key: &ObjectKey,
+        key: &ObjectRef,
         patch: &Value,
     ) -> impl Future<Output = Result<(), OpsError>> + Send;
-    /// POST an empty JSON body to `path` of Service `service` (`name:port`) in `namespace`
-    /// through the API server's service proxy; returns the HTTP status code.
-    fn post_service(
+    /// POST an empty JSON body to `url` from a probe pod in `namespace` (in-cluster traffic,
+    /// subject to the cluster's NetworkPolicies like a real webhook sender inside the cluster);
+    /// returns the HTTP status code, `None` when no HTTP answer came (refused, timed out).
+    fn http_post_from_pod(
         &self,
         namespace: &str,
-        service: &str,
-        path: &str,
-    ) -> impl Future<Output = Result<u16, OpsError>> + Send;
+        url: &str,
+    ) -> impl Future<Output = Result<Option<u16>, OpsError>> + Send;
     /// Watch `target` until `check` says `Done` or `Failed`, or `timeout` passes. Watch-based:
     /// every change is judged, nothing is polled on a timer.
     fn wait(

@@ -6,6 +6,7 @@
 //! production code talks to it through an ordinary kubeconfig; it never replaces the real path.
 
 pub mod controller;
+pub mod flux;
 pub mod http;
 pub mod store;
 pub mod tls;
@@ -96,6 +97,8 @@ pub struct Options {
     pub script: Script,
     /// Serve https with a throwaway CA (put into the kubeconfig), like a kind API server.
     pub tls: bool,
+    /// Programs the imitated Flux controllers run (the Helm template renderer).
+    pub flux_tools: flux::common::Tools,
 }
 
 impl Default for Options {
@@ -105,6 +108,7 @@ impl Default for Options {
             bookmark_interval: Duration::from_millis(500),
             script: Script::default(),
             tls: false,
+            flux_tools: flux::common::Tools::default(),
         }
     }
 }
@@ -119,6 +123,7 @@ pub struct ApiServer {
     accept: AbortHandle,
     connections: Arc<Mutex<Vec<AbortHandle>>>,
     controller: AbortHandle,
+    flux: AbortHandle,
     /// The CA certificate (PEM) when serving https.
     ca_pem: Option<String>,
 }
@@ -181,8 +186,25 @@ impl ApiServer {
             }
         })
         .abort_handle();
+        // One node, holding the images kind preloads (probe pods find their HTTP client there).
+        let nodes = store.find_kind("v1", "Node").expect("nodes are built in");
+        let node = store
+            .create(
+                &nodes,
+                "",
+                serde_json::json!({"metadata": {"name": "flux-compat-double-control-plane"}}),
+            )
+            .expect("create the node");
+        let images: Vec<serde_json::Value> = flux::kubelet::NODE_IMAGES
+            .iter()
+            .map(|i| serde_json::json!({"names": [i], "sizeBytes": 1_000_000}))
+            .collect();
+        let _ = store.patch(&nodes, "", node["metadata"]["name"].as_str().unwrap_or_default(),
+            &serde_json::json!({"status": {"images": images, "conditions": [{"type": "Ready", "status": "True"}]}}), true);
         let script = Arc::new(Mutex::new(options.script));
         let controller = controller::spawn(store.clone(), script.clone()).abort_handle();
+        let flux =
+            flux::spawn(store.clone(), script.clone(), options.flux_tools.clone()).abort_handle();
         Self {
             addr,
             store,
@@ -192,6 +214,7 @@ impl ApiServer {
             accept,
             connections,
             controller,
+            flux,
             ca_pem,
         }
     }
@@ -267,6 +290,7 @@ impl Drop for ApiServer {
     fn drop(&mut self) {
         self.accept.abort();
         self.controller.abort();
+        self.flux.abort();
         for c in self.connections.lock().unwrap().drain(..) {
             c.abort();
         }
