@@ -179,11 +179,29 @@ fn react(store: &Store, script: &Script, change: &Change) {
             deployment(store, script, &rt, o, behaviour);
         }
         (group, _) if is_flux_group(group) => {
+            // Installed Flux controllers reconcile their objects themselves (`flux` module);
+            // the scripted behaviour stands in only for a controller that is not running.
+            if super::flux::controller_of(group, kind).is_some_and(|c| controller_running(store, c))
+            {
+                return;
+            }
             let behaviour = script.flux_overrides.get(name).unwrap_or(&script.flux);
             flux(store, &rt, o, behaviour);
         }
         _ => {}
     }
+}
+
+fn controller_running(store: &Store, controller: &str) -> bool {
+    store
+        .find_kind("apps/v1", "Deployment")
+        .and_then(|t| store.get(&t, "flux-system", controller))
+        .is_some_and(|d| {
+            d.pointer("/status/availableReplicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                > 0
+        })
 }
 
 fn set_status(store: &Store, rt: &ResourceType, ns: &str, name: &str, status: Value) {

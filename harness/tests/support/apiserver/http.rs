@@ -2,7 +2,7 @@
 //! list and watch (resourceVersion, label/field selectors, bookmarks, timeoutSeconds),
 //! server-side apply, merge patch, the status subresource, create, delete and pod logs.
 
-use super::store::{Change, Refusal, ResourceType, Store};
+use super::store::{Change, FieldValidation, Refusal, ResourceType, Store};
 use super::{Counters, Health};
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
@@ -360,7 +360,10 @@ async fn resource(
         (&Method::POST, None, None) => {
             shared.counters.add("create", &sub_label);
             match serde_json::from_slice::<Value>(&body) {
-                Ok(obj) => match shared.store.create(&rt, &ns, obj) {
+                Ok(obj) => match shared
+                    .store
+                    .create_with(&rt, &ns, obj, field_validation(&q))
+                {
                     Ok(o) => json_response(StatusCode::CREATED, &o),
                     Err(r) => refusal(r),
                 },
@@ -377,7 +380,14 @@ async fn resource(
             {
                 shared.counters.add("patch", &sub_label);
                 match serde_json::from_slice::<Value>(&body) {
-                    Ok(patch) => match shared.store.patch(&rt, &ns, name, &patch, status_only) {
+                    Ok(patch) => match shared.store.patch_with(
+                        &rt,
+                        &ns,
+                        name,
+                        &patch,
+                        status_only,
+                        field_validation(&q),
+                    ) {
                         Ok(o) => json_response(StatusCode::OK, &o),
                         Err(r) => refusal(r),
                     },
@@ -403,6 +413,14 @@ async fn resource(
             "MethodNotAllowed",
             &format!("{method} is not supported on {}", sub_label),
         ),
+    }
+}
+
+/// `fieldValidation=Strict` refuses unknown fields; `Warn` (the default) and `Ignore` drop them.
+fn field_validation(q: &HashMap<String, String>) -> FieldValidation {
+    match q.get("fieldValidation").map(String::as_str) {
+        Some("Strict") => FieldValidation::Strict,
+        _ => FieldValidation::Prune,
     }
 }
 

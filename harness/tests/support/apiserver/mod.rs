@@ -6,6 +6,7 @@
 //! production code talks to it through an ordinary kubeconfig; it never replaces the real path.
 
 pub mod controller;
+pub mod flux;
 pub mod http;
 pub mod store;
 pub mod tls;
@@ -96,6 +97,8 @@ pub struct Options {
     pub script: Script,
     /// Serve https with a throwaway CA (put into the kubeconfig), like a kind API server.
     pub tls: bool,
+    /// Programs the imitated Flux controllers run (the Helm template renderer).
+    pub flux_tools: flux::common::Tools,
 }
 
 impl Default for Options {
@@ -105,6 +108,7 @@ impl Default for Options {
             bookmark_interval: Duration::from_millis(500),
             script: Script::default(),
             tls: false,
+            flux_tools: flux::common::Tools::default(),
         }
     }
 }
@@ -119,6 +123,7 @@ pub struct ApiServer {
     accept: AbortHandle,
     connections: Arc<Mutex<Vec<AbortHandle>>>,
     controller: AbortHandle,
+    flux: AbortHandle,
     /// The CA certificate (PEM) when serving https.
     ca_pem: Option<String>,
 }
@@ -183,6 +188,8 @@ impl ApiServer {
         .abort_handle();
         let script = Arc::new(Mutex::new(options.script));
         let controller = controller::spawn(store.clone(), script.clone()).abort_handle();
+        let flux =
+            flux::spawn(store.clone(), script.clone(), options.flux_tools.clone()).abort_handle();
         Self {
             addr,
             store,
@@ -192,6 +199,7 @@ impl ApiServer {
             accept,
             connections,
             controller,
+            flux,
             ca_pem,
         }
     }
@@ -267,6 +275,7 @@ impl Drop for ApiServer {
     fn drop(&mut self) {
         self.accept.abort();
         self.controller.abort();
+        self.flux.abort();
         for c in self.connections.lock().unwrap().drain(..) {
             c.abort();
         }

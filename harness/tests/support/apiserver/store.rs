@@ -1,7 +1,13 @@
 //! TEST DOUBLE storage: one ordered map of objects keyed by (group, resource, namespace, name),
 //! a monotonically increasing resourceVersion, `generation` bumps on spec changes, and an event
-//! log that watches replay from any resourceVersion before following live changes.
+//! log that watches replay from any resourceVersion before following live changes. Custom
+//! resources are checked against their CRD's structural schema through the production
+//! `k8s::schema` module, as the API server does: server-side apply rejects unknown fields,
+//! other writes honour `fieldValidation` (Strict rejects, Warn/Ignore prune), status writes are
+//! always pruned to the schema, defaults are filled in. Objects with finalizers are only marked
+//! for deletion (`deletionTimestamp`) until their finalizers are removed.
 
+use flux_compat::k8s::schema::{self, CrdSchema};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -106,6 +112,8 @@ pub fn builtins() -> Vec<ResourceType> {
             true,
             false,
         ),
+        builtin("", "v1", "ResourceQuota", "resourcequotas", true, true),
+        builtin("", "v1", "Endpoints", "endpoints", true, false),
         builtin(
             "policy",
             "v1",
@@ -137,6 +145,17 @@ struct Inner {
     objects: BTreeMap<Key, Value>,
     log: Vec<Change>,
     pod_logs: HashMap<(String, String), String>,
+    /// CRD schemas by (group, plural), read from the stored CRDs.
+    schemas: HashMap<(String, String), CrdSchema>,
+}
+
+/// How strictly a write treats fields its schema does not declare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValidation {
+    /// Unknown fields are an error (server-side apply always; `fieldValidation=Strict`).
+    Strict,
+    /// Unknown fields are dropped (the server default for other writes, `Warn`/`Ignore`).
+    Prune,
 }
 
 /// Why a write was refused, as an HTTP status and reason.
@@ -326,8 +345,19 @@ impl Store {
         let _ = self.tx.send(change);
     }
 
-    /// Create; refuses when it exists or its namespace does not.
-    pub fn create(&self, t: &ResourceType, ns: &str, mut obj: Value) -> Result<Value, Refusal> {
+    /// Create; refuses when it exists or its namespace does not. Undeclared fields are pruned.
+    pub fn create(&self, t: &ResourceType, ns: &str, obj: Value) -> Result<Value, Refusal> {
+        self.create_with(t, ns, obj, FieldValidation::Prune)
+    }
+
+    /// Create with the given field validation.
+    pub fn create_with(
+        &self,
+        t: &ResourceType,
+        ns: &str,
+        mut obj: Value,
+        mode: FieldValidation,
+    ) -> Result<Value, Refusal> {
         let name = obj
             .pointer("/metadata/name")
             .and_then(Value::as_str)
@@ -385,8 +415,19 @@ impl Store {
         if t.kind == "Namespace" && t.group.is_empty() {
             obj["status"] = json!({"phase": "Active"});
         }
-        let obj = typed(&obj, t);
+        if t.status
+            && let Some(m) = obj.as_object_mut()
+        {
+            // The status of a kind with a status subresource is never set on create.
+            m.remove("status");
+        }
+        let mut obj = typed(&obj, t);
+        secret_string_data(&mut obj);
+        admit(&inner, t, &mut obj, mode, false)?;
         inner.objects.insert(key, obj.clone());
+        if is_crd(t) {
+            refresh_schema(&mut inner, &obj);
+        }
         self.record(&mut inner, "ADDED", t, obj.clone());
         Ok(obj)
     }
@@ -398,6 +439,20 @@ impl Store {
         t: &ResourceType,
         ns: &str,
         name: &str,
+        change: impl FnOnce(&Value) -> Result<Value, Refusal>,
+    ) -> Result<Value, Refusal> {
+        self.update_with(t, ns, name, FieldValidation::Prune, false, change)
+    }
+
+    /// [`Store::update`] with field validation; `status_write`: only the status changed (status
+    /// subresource or a controller's status update), pruned to the schema whatever the mode.
+    pub fn update_with(
+        &self,
+        t: &ResourceType,
+        ns: &str,
+        name: &str,
+        mode: FieldValidation,
+        status_write: bool,
         change: impl FnOnce(&Value) -> Result<Value, Refusal>,
     ) -> Result<Value, Refusal> {
         let mut inner = self.inner.lock().unwrap();
@@ -433,6 +488,18 @@ impl Store {
                 }
             }
         }
+        secret_string_data(&mut new);
+        admit(&inner, t, &mut new, mode, status_write)?;
+        // Removing the last finalizer of an object marked for deletion deletes it.
+        if new.pointer("/metadata/deletionTimestamp").is_some()
+            && new
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty())
+        {
+            drop(inner);
+            return self.remove(t, ns, name);
+        }
         if new == old {
             return Ok(old);
         }
@@ -446,6 +513,9 @@ impl Store {
         inner.rv += 1;
         new["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
         inner.objects.insert(key, new.clone());
+        if is_crd(t) {
+            refresh_schema(&mut inner, &new);
+        }
         self.record(&mut inner, "MODIFIED", t, new.clone());
         Ok(new)
     }
@@ -465,9 +535,11 @@ impl Store {
             m.remove("status");
         }
         if self.get(t, ns, name).is_none() {
-            return self.create(t, ns, applied).map(|o| (o, true));
+            return self
+                .create_with(t, ns, applied, FieldValidation::Strict)
+                .map(|o| (o, true));
         }
-        self.update(t, ns, name, |old| {
+        self.update_with(t, ns, name, FieldValidation::Strict, false, |old| {
             let mut new = old.clone();
             apply_merge(&mut new, &applied);
             Ok(new)
@@ -485,7 +557,20 @@ impl Store {
         patch: &Value,
         status_only: bool,
     ) -> Result<Value, Refusal> {
-        self.update(t, ns, name, |old| {
+        self.patch_with(t, ns, name, patch, status_only, FieldValidation::Prune)
+    }
+
+    /// [`Store::patch`] with field validation (`fieldValidation=Strict` rejects unknown fields).
+    pub fn patch_with(
+        &self,
+        t: &ResourceType,
+        ns: &str,
+        name: &str,
+        patch: &Value,
+        status_only: bool,
+        mode: FieldValidation,
+    ) -> Result<Value, Refusal> {
+        self.update_with(t, ns, name, mode, status_only, |old| {
             let mut new = old.clone();
             merge_patch(&mut new, patch);
             if status_only {
@@ -515,15 +600,74 @@ impl Store {
         name: &str,
         status: Value,
     ) -> Result<Value, Refusal> {
-        self.update(t, ns, name, |old| {
+        self.update_with(t, ns, name, FieldValidation::Prune, true, |old| {
             let mut new = old.clone();
             new["status"] = status;
             Ok(new)
         })
     }
 
-    /// Remove at once (the double has no finalizers); a namespace takes its objects with it.
+    /// Delete: an object with finalizers is only marked (`deletionTimestamp`) until its
+    /// controller removes them; others go at once. A namespace takes its objects with it (the
+    /// namespace controller deletes them; objects with finalizers are marked and stay until
+    /// their controllers let them go).
     pub fn delete(&self, t: &ResourceType, ns: &str, name: &str) -> Result<Value, Refusal> {
+        let current = self.get(t, ns, name).ok_or_else(|| {
+            Refusal::new(
+                404,
+                "NotFound",
+                format!("{} \"{name}\" not found", t.plural),
+            )
+        })?;
+        let finalizers = current
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
+        if finalizers {
+            if current.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok(current);
+            }
+            return self.update(t, ns, name, |old| {
+                let mut new = old.clone();
+                new["metadata"]["deletionTimestamp"] = json!(now());
+                Ok(new)
+            });
+        }
+        if t.kind == "Namespace" && t.group.is_empty() {
+            self.mark_namespace_contents(name);
+        }
+        self.remove(t, ns, name)
+    }
+
+    /// Mark every object of a namespace that has finalizers for deletion; the rest go with
+    /// the namespace.
+    fn mark_namespace_contents(&self, namespace: &str) {
+        let marked: Vec<(Key, Value)> = {
+            let inner = self.inner.lock().unwrap();
+            inner
+                .objects
+                .iter()
+                .filter(|(k, o)| {
+                    k.2 == namespace
+                        && o.pointer("/metadata/finalizers")
+                            .and_then(Value::as_array)
+                            .is_some_and(|f| !f.is_empty())
+                })
+                .map(|(k, o)| (k.clone(), o.clone()))
+                .collect()
+        };
+        for (k, o) in marked {
+            if let Some(t) = self.find_kind(
+                o["apiVersion"].as_str().unwrap_or_default(),
+                o["kind"].as_str().unwrap_or_default(),
+            ) {
+                let _ = self.delete(&t, &k.2, &k.3);
+            }
+        }
+    }
+
+    /// Remove at once; a namespace takes its objects with it.
+    fn remove(&self, t: &ResourceType, ns: &str, name: &str) -> Result<Value, Refusal> {
         let mut inner = self.inner.lock().unwrap();
         let key = (
             t.group.clone(),
@@ -541,9 +685,9 @@ impl Store {
         if t.kind == "Namespace" && t.group.is_empty() {
             let contained: Vec<Key> = inner
                 .objects
-                .keys()
-                .filter(|k| k.2 == name)
-                .cloned()
+                .iter()
+                .filter(|(k, o)| k.2 == name && o.pointer("/metadata/deletionTimestamp").is_none())
+                .map(|(k, _)| k.clone())
                 .collect();
             for k in contained {
                 if let Some(mut o) = inner.objects.remove(&k) {
@@ -561,6 +705,19 @@ impl Store {
         inner.rv += 1;
         let mut obj = obj;
         obj["metadata"]["resourceVersion"] = json!(inner.rv.to_string());
+        if is_crd(t) {
+            let group = obj
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let plural = obj
+                .pointer("/spec/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            inner
+                .schemas
+                .remove(&(group.to_string(), plural.to_string()));
+        }
         self.record(&mut inner, "DELETED", t, obj.clone());
         Ok(obj)
     }
@@ -623,4 +780,106 @@ fn typed(obj: &Value, t: &ResourceType) -> Value {
     o["apiVersion"] = json!(t.api_version());
     o["kind"] = json!(t.kind);
     o
+}
+
+fn is_crd(t: &ResourceType) -> bool {
+    t.group == "apiextensions.k8s.io" && t.plural == "customresourcedefinitions"
+}
+
+fn refresh_schema(inner: &mut Inner, crd: &Value) {
+    if let Ok(c) = CrdSchema::from_crd(crd) {
+        inner.schemas.insert((c.group.clone(), c.plural.clone()), c);
+    }
+}
+
+/// The API server's checks of a custom resource write against its CRD's schema: on a main
+/// write, strict mode refuses unknown fields (server-side apply reports them as "field not
+/// declared in schema"), any mode refuses values the schema forbids, prune mode drops unknown
+/// fields; a status write is pruned to the schema. Defaults are filled in either way.
+fn admit(
+    inner: &Inner,
+    t: &ResourceType,
+    obj: &mut Value,
+    mode: FieldValidation,
+    status_write: bool,
+) -> Result<(), Refusal> {
+    let Some(crd) = inner.schemas.get(&(t.group.clone(), t.plural.clone())) else {
+        return Ok(());
+    };
+    let Some(version) = crd.served(&t.version) else {
+        return Ok(());
+    };
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if status_write {
+        if let Some(status) = obj.get_mut("status") {
+            let status_schema = schema::status_schema(&version.schema);
+            schema::prune(&status_schema, status);
+            schema::default(&status_schema, status);
+        }
+        return Ok(());
+    }
+    let errors = schema::validate(&version.schema, obj);
+    let (unknown, invalid): (Vec<_>, Vec<_>) = errors
+        .into_iter()
+        .filter(|e| !e.path.starts_with("status"))
+        .partition(|e| e.problem == schema::Problem::Unknown);
+    if mode == FieldValidation::Strict && !unknown.is_empty() {
+        let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+        return Err(Refusal::new(
+            400,
+            "BadRequest",
+            format!(
+                "failed to create typed patch object ({}/{}, Kind={}) {name}: {}",
+                t.group,
+                t.version,
+                t.kind,
+                list.join(", ")
+            ),
+        ));
+    }
+    if !invalid.is_empty() {
+        let list: Vec<String> = invalid.iter().map(ToString::to_string).collect();
+        return Err(Refusal::new(
+            422,
+            "Invalid",
+            format!(
+                "{}.{} \"{name}\" is invalid: [{}]",
+                t.kind,
+                t.group,
+                list.join(", ")
+            ),
+        ));
+    }
+    schema::prune(&version.schema, obj);
+    schema::default(&version.schema, obj);
+    Ok(())
+}
+
+/// The API server stores a Secret's `stringData` as base64 `data` and never returns it.
+fn secret_string_data(obj: &mut Value) {
+    use base64::Engine as _;
+    if obj.get("kind").and_then(Value::as_str) != Some("Secret") {
+        return;
+    }
+    let Some(Value::Object(plain)) = obj.as_object_mut().and_then(|m| m.remove("stringData"))
+    else {
+        return;
+    };
+    let data = obj["data"]
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    let mut data = data;
+    for (k, v) in plain {
+        let text = v.as_str().unwrap_or_default().to_string();
+        data.insert(
+            k,
+            Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+        );
+    }
+    obj["data"] = Value::Object(data);
 }
