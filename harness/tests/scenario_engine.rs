@@ -225,16 +225,16 @@ impl KubeOps for FakeCluster {
         Ok(())
     }
 
-    async fn post_service(
+    async fn http_post_from_pod(
         &self,
         namespace: &str,
-        service: &str,
-        path: &str,
-    ) -> Result<u16, OpsError> {
+        url: &str,
+    ) -> Result<Option<u16>, OpsError> {
         self.posts
             .lock()
             .unwrap()
-            .push(format!("{namespace}/{service}{path}"));
+            .push(format!("{namespace} {url}"));
+        let path = url.split_once(".svc.cluster.local").map_or("", |(_, p)| p);
         // The receiver asks its resources to reconcile, as notification-controller does.
         let keys: Vec<ObjectRef> = {
             let mut w = self.world.lock().unwrap();
@@ -253,7 +253,7 @@ impl KubeOps for FakeCluster {
         };
         self.notify();
         drop(keys);
-        Ok(if path.starts_with("/hook/") { 200 } else { 404 })
+        Ok(Some(if path.starts_with("/hook/") { 200 } else { 404 }))
     }
 
     async fn wait(
@@ -1136,9 +1136,14 @@ async fn trigger_receiver_posts_the_webhook_path_and_fails_without_one() {
     );
     let r = h.go(&text).await;
     assert_eq!(r.status, Status::Pass, "{r:#?}");
-    assert_eq!(
-        *h.cluster.posts.lock().unwrap(),
-        vec!["flux-system/webhook-receiver:80/hook/abc"]
+    // Defect 4 of issue 10: sent from a pod of the scenario namespace to the in-cluster
+    // Service URL (past `allow-webhooks`), no longer through the API server's service proxy.
+    let posts = h.cluster.posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(
+        posts[0].ends_with(" http://webhook-receiver.flux-system.svc.cluster.local/hook/abc")
+            && posts[0].starts_with("t-"),
+        "{posts:?}"
     );
 
     let h = Harness::new();

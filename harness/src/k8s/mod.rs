@@ -6,6 +6,7 @@ pub mod apply;
 pub mod client;
 pub mod diagnostics;
 pub mod objects;
+pub mod probe;
 pub mod schema;
 pub mod status;
 pub mod wait;

@@ -87,25 +87,30 @@ impl KubeOps for Kube {
         }
     }
 
-    async fn post_service(
+    async fn http_post_from_pod(
         &self,
         namespace: &str,
-        service: &str,
-        path: &str,
-    ) -> Result<u16, OpsError> {
-        let uri = format!(
-            "/api/v1/namespaces/{namespace}/services/{service}/proxy/{}",
-            path.trim_start_matches('/')
-        );
-        let request = http::Request::post(&uri)
-            .header("content-type", "application/json")
-            .body(b"{}".to_vec())
-            .map_err(|e| OpsError::infra("build proxy request", e))?;
-        match self.client().request_text(request).await {
-            Ok(_) => Ok(200),
-            // The receiver (or the proxy) answered with a status: the caller judges it.
-            Err(kube::Error::Api(s)) => Ok(s.code),
-            Err(e) => Err(OpsError::infra(format!("POST {uri}"), chain(&e))),
+        url: &str,
+    ) -> Result<Option<u16>, OpsError> {
+        let image = self.probe_image().await.map_err(|e| {
+            if e.is_unreachable() {
+                OpsError::infra("find a probe image", chain(&e))
+            } else {
+                OpsError::infra("find a probe image", chain(&e))
+            }
+        })?;
+        let suffix: u32 = rand_suffix();
+        let spec = k8s::probe::ProbeSpec {
+            namespace: namespace.to_string(),
+            name: format!("flux-compat-probe-{suffix:08x}"),
+            image,
+            command: k8s::probe::http_post_command(url),
+            purpose: "webhook".into(),
+            timeout: Duration::from_secs(60),
+        };
+        match self.run_probe_pod(&spec).await {
+            Ok(outcome) => Ok(k8s::probe::http_status(&outcome)),
+            Err(e) => Err(OpsError::infra(format!("POST {url} from a pod"), chain(&e))),
         }
     }
 
@@ -137,6 +142,15 @@ impl KubeOps for Kube {
             Target::List(q) => wait_list(self, q, check, timeout).await,
         }
     }
+}
+
+/// A short unique suffix for probe pod names (time-derived; names only need to differ per run).
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or_default();
+    nanos ^ std::process::id()
 }
 
 /// A failure as a step reports it: `Reason: message`, or the message alone for the engine's own.

@@ -34,8 +34,13 @@ pub const RUN_LABEL: &str = "flux-compat.io/run";
 /// Label naming the scenario that owns a namespace.
 pub const SCENARIO_LABEL: &str = "flux-compat.io/scenario";
 
-/// The notification-controller Service that serves Receiver webhooks (`name:port`).
-pub const RECEIVER_SERVICE: &str = "webhook-receiver:80";
+/// The notification-controller Service that serves Receiver webhooks (port 80 → 9292).
+pub const RECEIVER_SERVICE: &str = "webhook-receiver";
+
+/// The in-cluster URL of a Receiver's webhook path, as a webhook sender inside the cluster uses it.
+pub fn receiver_url(flux_namespace: &str, path: &str) -> String {
+    format!("http://{RECEIVER_SERVICE}.{flux_namespace}.svc.cluster.local{path}")
+}
 
 /// Grace on top of a wait's own timeout before the engine gives up on the operation itself, so a
 /// wait reports what it last saw instead of being cut off.
@@ -649,14 +654,17 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                         "`{key}` has no `status.webhookPath`; wait for it to be Ready first"
                     ));
                 };
-                match self
-                    .kube
-                    .post_service(&cell.flux_namespace, RECEIVER_SERVICE, path)
-                    .await
-                {
-                    Ok(code) if (200..300).contains(&code) => Outcome::pass(),
-                    Ok(code) => Outcome::fail(format!(
-                        "notification-controller answered HTTP {code} for `{path}`"
+                // From a pod, the way webhook traffic really arrives: Flux's `allow-webhooks`
+                // NetworkPolicy admits pods on port 9292, not the API server's service proxy.
+                let url = receiver_url(&cell.flux_namespace, path);
+                match self.kube.http_post_from_pod(&run.namespace, &url).await {
+                    Ok(Some(code)) if (200..300).contains(&code) => Outcome::pass(),
+                    Ok(Some(code)) => Outcome::fail(format!(
+                        "notification-controller answered HTTP {code} for `{url}`"
+                    )),
+                    Ok(None) => Outcome::fail(format!(
+                        "no HTTP answer from `{url}` to a pod in `{}` (a NetworkPolicy or the receiver refused it)",
+                        run.namespace
                     )),
                     Err(e) => Outcome::from_ops(e),
                 }

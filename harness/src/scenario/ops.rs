@@ -94,14 +94,14 @@ pub trait KubeOps: Send + Sync {
         key: &ObjectRef,
         patch: &Value,
     ) -> impl Future<Output = Result<(), OpsError>> + Send;
-    /// POST an empty JSON body to `path` of Service `service` (`name:port`) in `namespace`
-    /// through the API server's service proxy; returns the HTTP status code.
-    fn post_service(
+    /// POST an empty JSON body to `url` from a probe pod in `namespace` (in-cluster traffic,
+    /// subject to the cluster's NetworkPolicies like a real webhook sender inside the cluster);
+    /// returns the HTTP status code, `None` when no HTTP answer came (refused, timed out).
+    fn http_post_from_pod(
         &self,
         namespace: &str,
-        service: &str,
-        path: &str,
-    ) -> impl Future<Output = Result<u16, OpsError>> + Send;
+        url: &str,
+    ) -> impl Future<Output = Result<Option<u16>, OpsError>> + Send;
     /// Watch `target` until `check` says `Done` or `Failed`, or `timeout` passes. Watch-based:
     /// every change is judged, nothing is polled on a timer.
     fn wait(

@@ -120,3 +120,38 @@ pub fn flux_manifest_dir(versions: &[&str], into: &Path) -> PathBuf {
     }
     dir
 }
+
+/// A Go program of `fixtures/go/<name>` (standard library only), built once per test binary with
+/// the newest toolchain the setup script installs, into `target/go-fixtures/bin/`.
+pub fn go_fixture(name: &str) -> PathBuf {
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut guard = built.lock().unwrap();
+    if let Some(p) = guard.get(name) {
+        return p.clone();
+    }
+    let target = root().join("target/go-fixtures");
+    let out = target.join("bin").join(name);
+    let status = Command::new(go("1.27.3"))
+        .current_dir(root().join("fixtures/go").join(name))
+        .args(["build", "-trimpath", "-o"])
+        .arg(&out)
+        .arg(".")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", target.join("cache"))
+        .env("GOPATH", target.join("path"))
+        .env_remove("GOEXPERIMENT")
+        .output()
+        .expect("run go build");
+    assert!(
+        status.status.success(),
+        "go build fixtures/go/{name} failed:\n{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    guard.insert(name.to_string(), out.clone());
+    out
+}

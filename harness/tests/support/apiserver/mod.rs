@@ -192,6 +192,21 @@ impl ApiServer {
             }
         })
         .abort_handle();
+        // One node, holding the images kind preloads (probe pods find their HTTP client there).
+        let nodes = store.find_kind("v1", "Node").expect("nodes are built in");
+        let node = store
+            .create(
+                &nodes,
+                "",
+                serde_json::json!({"metadata": {"name": "flux-compat-double-control-plane"}}),
+            )
+            .expect("create the node");
+        let images: Vec<serde_json::Value> = flux::kubelet::NODE_IMAGES
+            .iter()
+            .map(|i| serde_json::json!({"names": [i], "sizeBytes": 1_000_000}))
+            .collect();
+        let _ = store.patch(&nodes, "", node["metadata"]["name"].as_str().unwrap_or_default(),
+            &serde_json::json!({"status": {"images": images, "conditions": [{"type": "Ready", "status": "True"}]}}), true);
         let script = Arc::new(Mutex::new(options.script));
         let controller = controller::spawn(store.clone(), script.clone()).abort_handle();
         let flux =

@@ -113,6 +113,7 @@ pub fn builtins() -> Vec<ResourceType> {
             false,
         ),
         builtin("", "v1", "ResourceQuota", "resourcequotas", true, true),
+        builtin("", "v1", "Node", "nodes", false, true),
         builtin("", "v1", "Endpoints", "endpoints", true, false),
         builtin(
             "policy",

@@ -429,7 +429,7 @@ pub fn dependents(ctx: &Ctx, source: &Value) -> Vec<ObjKey> {
             ("kustomize.toolkit.fluxcd.io", "Kustomization") => &["/spec/sourceRef"],
             ("helm.toolkit.fluxcd.io", "HelmRelease") => &["/spec/chartRef"],
             ("source.toolkit.fluxcd.io", "HelmChart") => &["/spec/sourceRef"],
-            ("image.toolkit.fluxcd.io", "ImagePolicy") => &["/spec/imageRepositoryRef"],
+            ("image.toolkit.fluxcd.io", "ImagePolicy") => &[],
             ("source.extensions.fluxcd.io", "ArtifactGenerator")
             | ("image.toolkit.fluxcd.io", "ImageUpdateAutomation") => &[],
             _ => continue,
@@ -446,7 +446,11 @@ pub fn dependents(ctx: &Ctx, source: &Value) -> Vec<ObjKey> {
                         .is_some_and(|s| s.iter().any(|x| x["kind"] == kind && x["name"] == name)))
                 || (t.kind == "ImageUpdateAutomation"
                     && kind == "ImagePolicy"
-                    && meta(&o, "namespace") == ns);
+                    && meta(&o, "namespace") == ns)
+                || (t.kind == "ImagePolicy"
+                    && kind == "ImageRepository"
+                    && meta(&o, "namespace") == ns
+                    && str_at(&o, "/spec/imageRepositoryRef/name") == name);
             if hit {
                 out.push(ObjKey::of(&o));
             }
@@ -591,4 +595,37 @@ pub async fn wait_ready(ctx: &Ctx, objects: &[Value], timeout: Duration) -> Resu
         }
         let _ = tokio::time::timeout(left, changes.recv()).await;
     }
+}
+
+/// A semver constraint in the syntax Flux uses (Masterminds/semver: comparators separated by
+/// spaces or commas are ANDed, `||` separates alternatives), as `semver::VersionReq`s to OR.
+pub fn semver_constraint(range: &str) -> Result<Vec<semver::VersionReq>, String> {
+    let range = if range.trim().is_empty() { "*" } else { range };
+    range
+        .split("||")
+        .map(|alt| {
+            let mut parts: Vec<String> = Vec::new();
+            for tok in alt.replace(',', " ").split_whitespace() {
+                // `>= 1.0` spelled with a space: glue the operator to its version.
+                match parts.last_mut() {
+                    Some(last)
+                        if matches!(
+                            last.as_str(),
+                            ">" | ">=" | "<" | "<=" | "=" | "~" | "^" | "!="
+                        ) =>
+                    {
+                        last.push_str(tok)
+                    }
+                    _ => parts.push(tok.to_string()),
+                }
+            }
+            semver::VersionReq::parse(&parts.join(", "))
+                .map_err(|e| format!("invalid semver constraint '{range}': {e}"))
+        })
+        .collect()
+}
+
+/// Whether `v` satisfies any alternative of a parsed constraint.
+pub fn semver_matches(reqs: &[semver::VersionReq], v: &semver::Version) -> bool {
+    reqs.iter().any(|r| r.matches(v))
 }

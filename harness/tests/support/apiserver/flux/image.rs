@@ -112,7 +112,7 @@ pub fn policy(ctx: &Ctx, o: &Value) -> Option<Duration> {
         return None;
     }
     let range = str_at(o, "/spec/policy/semver/range");
-    let Ok(req) = semver::VersionReq::parse(range) else {
+    let Ok(req) = common::semver_constraint(range) else {
         ready(
             ctx,
             o,
@@ -131,7 +131,7 @@ pub fn policy(ctx: &Ctx, o: &Value) -> Option<Duration> {
                 .ok()
                 .map(|v| (v, t))
         })
-        .filter(|(v, _)| req.matches(v))
+        .filter(|(v, _)| common::semver_matches(&req, v))
         .max_by(|a, b| a.0.cmp(&b.0));
     let image = str_at(&repo, "/status/canonicalImageName");
     match best {

@@ -11,6 +11,7 @@
 pub mod common;
 pub mod helm;
 pub mod image;
+pub mod kubelet;
 pub mod kustomize;
 pub mod notify;
 pub mod rbac;
@@ -87,7 +88,7 @@ pub fn spawn(
     })
 }
 
-fn on_change(ctx: &Ctx, seen: &Mutex<HashMap<String, (i64, String, bool)>>, change: &Change) {
+fn on_change(ctx: &Arc<Ctx>, seen: &Mutex<HashMap<String, (i64, String, bool)>>, change: &Change) {
     let o = &change.object;
     if change.group == "apps" && change.plural == "deployments" {
         // A controller that starts (or restarts on another version) lists its objects.
@@ -97,6 +98,17 @@ fn on_change(ctx: &Ctx, seen: &Mutex<HashMap<String, (i64, String, bool)>>, chan
         return;
     }
     if change.kind == "DELETED" {
+        return;
+    }
+    if change.kind == "ADDED"
+        && change.group.is_empty()
+        && change.plural == "pods"
+        && o.pointer("/metadata/labels")
+            .and_then(|l| l.get(flux_compat::k8s::probe::PROBE_LABEL))
+            .is_some()
+    {
+        let (ctx, pod) = (ctx.clone(), o.clone());
+        tokio::spawn(async move { kubelet::run_probe(&ctx, &pod).await });
         return;
     }
     let kind = o["kind"].as_str().unwrap_or_default();
@@ -114,7 +126,9 @@ fn on_change(ctx: &Ctx, seen: &Mutex<HashMap<String, (i64, String, bool)>>, chan
         ctx.enqueue(ObjKey::of(o));
     }
     // A new artifact wakes what consumes it (the controllers' source watches).
-    if o.pointer("/status/artifact/revision").is_some() || kind == "ImagePolicy" {
+    if o.pointer("/status/artifact/revision").is_some()
+        || matches!(kind, "ImagePolicy" | "ImageRepository")
+    {
         for dependent in common::dependents(ctx, o) {
             ctx.enqueue(dependent);
         }

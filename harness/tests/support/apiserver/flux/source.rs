@@ -578,7 +578,7 @@ pub async fn oci(ctx: &Ctx, o: &Value) -> Option<Duration> {
     let (host, repo) = split_oci(url);
     let reg = Registry::new(&files, &host);
     let tag = if let Some(range) = o.pointer("/spec/ref/semver").and_then(Value::as_str) {
-        let req = semver::VersionReq::parse(range).ok();
+        let req = common::semver_constraint(range).ok();
         let tags = match reg.tags(&repo).await {
             Ok(t) => t,
             Err(e) => {
@@ -597,7 +597,7 @@ pub async fn oci(ctx: &Ctx, o: &Value) -> Option<Duration> {
                     .ok()
                     .map(|v| (v, t))
             })
-            .filter(|(v, _)| req.as_ref().is_some_and(|r| r.matches(v)))
+            .filter(|(v, _)| req.as_ref().is_some_and(|r| common::semver_matches(r, v)))
             .max_by(|a, b| a.0.cmp(&b.0))
             .map(|(_, t)| t.clone())
             .unwrap_or_default()
