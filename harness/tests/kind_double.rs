@@ -26,16 +26,21 @@ use flux_compat::runner::scenario_stage::ScenarioStage;
 use flux_compat::runner::{self, Keep, RunConfig, Stages};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::Duration;
 use support::kind::Standin;
 use tokio_util::sync::CancellationToken;
 
-/// The scenarios the passing run takes: git sources fetched by the node, Kustomizations applying
-/// what they fetched, in dependency order.
-const SCENARIOS: [&str; 2] = ["dependencies", "git-kustomization"];
+/// The scenarios the passing run takes, one per service of the fixture plane the node's
+/// controllers reach across the network: git, the Helm HTTP repository, the OCI registry, and the
+/// webhook sink notification-controller posts events to (plus a Receiver called from a pod).
+const SCENARIOS: [&str; 4] = [
+    "git-kustomization",
+    "helm-http",
+    "notifications",
+    "oci-kustomization",
+];
 
 fn main() -> ExitCode {
     if let Some(code) = support::kind::node_main() {
@@ -92,12 +97,15 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The stand-in in docker mode: nodes run this very test binary; they need the fixture Go
-/// programs the double's controllers run at their host paths.
+/// The stand-in in docker mode: nodes run this very test binary, with the fixture Go program the
+/// double's helm-controller renders charts with mounted at its host path.
 fn standin_cli(standin: &Standin, extra: &[(&str, &str)]) -> KindCli {
     let exe = std::env::current_exe().expect("the test binary");
-    let mounts: Vec<PathBuf> = Vec::new();
-    standin.docker_cli(&exe, &mounts, extra)
+    let helm_template = support::go_fixture("helmtemplate");
+    let path = helm_template.display().to_string();
+    let mut env = vec![("STANDIN_HELM_TEMPLATE", path.as_str())];
+    env.extend_from_slice(extra);
+    standin.docker_cli(&exe, &[helm_template.clone()], &env)
 }
 
 fn rt() -> tokio::runtime::Runtime {
