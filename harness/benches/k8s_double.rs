@@ -3,11 +3,10 @@
 //! the harness plus the double), and how fast a wait returns after the watch event that
 //! satisfies it.
 
-#[path = "../tests/support/apiserver/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 #[allow(dead_code, unused_imports)]
-mod apiserver;
+mod support;
 
-use apiserver::{ApiServer, CONTEXT, FluxBehaviour, Options, Script};
 use criterion::{Criterion, criterion_group, criterion_main};
 use flux_compat::flux::{InstallRequest, ManifestSource, VerifyOptions, install, verify};
 use flux_compat::k8s::{ApplyOptions, Kube, ObjectRef};
@@ -15,12 +14,8 @@ use flux_compat::model::matrix::{Base, Channel, ChannelRelease, ImagePin, Instal
 use flux_compat::model::{Component, FluxVersion, Status};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::apiserver::{ApiServer, CONTEXT, FluxBehaviour, Options, Script};
 
 fn channel(version: &FluxVersion) -> Channel {
     let images = Component::DEFAULTS
@@ -73,7 +68,7 @@ fn install_and_verify(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let version: FluxVersion = "v2.9.4".parse().unwrap();
     let ch = channel(&version);
-    let source = ManifestSource::File(root().join("fixtures/flux/install-v2.9.4.yaml"));
+    let source = ManifestSource::File(support::flux_manifests("v2.9.4"));
     let mut group = c.benchmark_group("cell");
     group.sample_size(10);
     group.bench_function("install_and_verify_overhead", |b| {

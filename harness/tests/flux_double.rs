@@ -84,7 +84,7 @@ fn channel(
 }
 
 fn fixture() -> ManifestSource {
-    ManifestSource::File(support::root().join("fixtures/flux/install-v2.9.4.yaml"))
+    ManifestSource::File(support::flux_manifests("v2.9.4"))
 }
 
 struct Env {
@@ -589,8 +589,7 @@ async fn release_manifests_download_once_and_are_checked_against_their_recorded_
     use axum::{Router, routing::get};
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = hits.clone();
-    let text =
-        std::fs::read_to_string(support::root().join("fixtures/flux/install-v2.9.4.yaml")).unwrap();
+    let text = std::fs::read_to_string(support::flux_manifests("v2.9.4")).unwrap();
     let app = Router::new().route(
         "/v2.9.4/install.yaml",
         get(move || {

@@ -103,7 +103,7 @@ async fn run(greeting_expected: &str) -> (flux_compat::model::RunResult, tempfil
     assert_eq!(plan.cells.len(), 1);
 
     let matrix = Arc::new(loaded.matrix.clone());
-    let manifests = ManifestSource::File(root.join("fixtures/flux/install-v2.9.4.yaml"));
+    let manifests = ManifestSource::File(support::flux_manifests("v2.9.4"));
     let fixtures = Arc::new(FixtureStage::new(
         matrix.clone(),
         root.join("fixtures"),

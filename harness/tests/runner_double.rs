@@ -142,7 +142,7 @@ async fn run_cell(
     .unwrap_or_else(|p| panic!("{p:?}"));
     let flux = ChannelStage::new(
         Arc::new(loaded.matrix.clone()),
-        ManifestSource::File(root.join("fixtures/flux/install-v2.9.4.yaml")),
+        ManifestSource::File(support::flux_manifests("v2.9.4")),
         "flux-compat".into(),
     );
     let plan = Plan {

@@ -155,3 +155,58 @@ pub fn go_fixture(name: &str) -> PathBuf {
     guard.insert(name.to_string(), out.clone());
     out
 }
+
+/// `fixtures/go/tlspeer` built as a controller's TLS stack: `plain` (CGO off, the toolchain's
+/// default crypto) or `boringfips` (GOEXPERIMENT=boringcrypto with `crypto/tls/fipsonly`), once
+/// per test binary into `target/go-fixtures/bin/tlspeer-<variant>`.
+pub fn tlspeer(variant: &str) -> PathBuf {
+    use std::sync::{Mutex, OnceLock};
+    static BUILT: OnceLock<Mutex<std::collections::HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut guard = BUILT.get_or_init(Default::default).lock().unwrap();
+    if let Some(p) = guard.get(variant) {
+        return p.clone();
+    }
+    let target = root().join("target/go-fixtures");
+    let out = target.join("bin").join(format!("tlspeer-{variant}"));
+    // Built from a copy whose go.mod names the toolchain, as the controllers are: the `go` line
+    // sets the GODEBUG defaults (X25519MLKEM768 is on only for go >= 1.24 modules).
+    let src = target
+        .join("src")
+        .join(format!("library-tlspeer-{variant}"));
+    let _ = std::fs::remove_dir_all(&src);
+    std::fs::create_dir_all(&src).unwrap();
+    for f in ["main.go", "fipsonly.go"] {
+        std::fs::copy(root().join("fixtures/go/tlspeer").join(f), src.join(f)).unwrap();
+    }
+    std::fs::write(src.join("go.mod"), "module tlspeer\n\ngo 1.27.3\n").unwrap();
+    let mut cmd = Command::new(go("1.27.3"));
+    cmd.current_dir(&src)
+        .args(["build", "-o"])
+        .arg(&out)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOCACHE", target.join("cache"))
+        .env("GOPATH", target.join("path"))
+        .env_remove("GOFIPS140")
+        .env_remove("GODEBUG");
+    match variant {
+        "plain" => {
+            cmd.env("CGO_ENABLED", "0").env_remove("GOEXPERIMENT");
+        }
+        "boringfips" => {
+            cmd.env("CGO_ENABLED", "1")
+                .env("GOEXPERIMENT", "boringcrypto")
+                .args(["-tags", "fipsonly"]);
+        }
+        other => panic!("unknown tlspeer variant `{other}`"),
+    }
+    let o = cmd.arg(".").output().expect("run go build");
+    assert!(
+        o.status.success(),
+        "go build tlspeer ({variant}) failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    guard.insert(variant.to_string(), out.clone());
+    out
+}

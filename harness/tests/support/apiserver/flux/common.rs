@@ -23,6 +23,10 @@ pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 pub struct Tools {
     /// `fixtures/go/helmtemplate` built: Go's text/template, the engine Helm renders with.
     pub helm_template: Option<PathBuf>,
+    /// The TLS stack of the controller binary the channel's images run (`fixtures/go/tlspeer`
+    /// built as that Go variant): every HTTPS fetch of source-controller goes through it first,
+    /// so TLS endpoints meet the controller's own ClientHello and policy.
+    pub tls_client: Option<PathBuf>,
 }
 
 /// Which object.
@@ -126,6 +130,8 @@ pub struct Ctx {
     tx: tokio::sync::mpsc::UnboundedSender<ObjKey>,
     /// Pending requeue per object: the newest one wins.
     timers: Mutex<HashMap<ObjKey, u64>>,
+    /// Consecutive failed reconciles per object.
+    failures: Mutex<HashMap<ObjKey, u32>>,
 }
 
 impl Ctx {
@@ -142,6 +148,7 @@ impl Ctx {
             tools,
             tx,
             timers: Mutex::default(),
+            failures: Mutex::default(),
         }
     }
 
@@ -167,6 +174,28 @@ impl Ctx {
                 ctx.enqueue(key);
             }
         });
+    }
+
+    /// The delay before the next reconcile: the interval after a success; after consecutive
+    /// failures (Ready=False) an exponential backoff from it, as controller-runtime's rate limiter
+    /// retries failing reconciles, capped at 30s of the double's time.
+    pub fn backoff(&self, key: &ObjKey, interval: Duration) -> Duration {
+        let failing = self.get(key).is_some_and(|o| {
+            o.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "False")
+                })
+        });
+        let mut f = self.failures.lock().unwrap();
+        if !failing {
+            f.remove(key);
+            return interval;
+        }
+        let n = f.entry(key.clone()).or_insert(0);
+        *n = (*n + 1).min(8);
+        (interval * 2u32.pow(*n)).min(Duration::from_secs(30))
     }
 
     /// Every object a controller owns (it lists them when it starts).

@@ -164,7 +164,7 @@ async fn reconcile(ctx: &Arc<Ctx>, key: &ObjKey) {
         _ => None,
     };
     if let Some(after) = requeue {
-        ctx.requeue_after(key.clone(), after);
+        ctx.requeue_after(key.clone(), ctx.backoff(key, after));
     }
 }
 

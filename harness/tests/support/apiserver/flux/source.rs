@@ -13,6 +13,64 @@ use tokio::process::Command;
 
 const CONTROLLER: &str = "source-controller";
 
+/// The first request of a fetch, made with the controller's own TLS stack when the double has
+/// one (see `Tools::tls_client`): a refused handshake or an unexpected answer ends the fetch
+/// there, with Go's error text, as in the real controller; otherwise the protocol continues
+/// with the CLI and HTTP clients.
+async fn preflight(
+    ctx: &Ctx,
+    files: &common::TlsFiles,
+    url: &str,
+    ok: &[u64],
+) -> Result<(), String> {
+    let Some(client) = &ctx.tools.tls_client else {
+        return Ok(());
+    };
+    if !url.starts_with("https://") {
+        return Ok(());
+    }
+    let ca = match &files.ca {
+        Some(p) => p.clone(),
+        None => {
+            let p = files.dir.path().join("empty-ca.crt");
+            let _ = std::fs::write(&p, "");
+            p
+        }
+    };
+    let host = url
+        .trim_start_matches("https://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    let name = host
+        .rsplit_once(':')
+        .map_or(host, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let run = Command::new(client)
+        .args(["get", url])
+        .arg(&ca)
+        .arg(name)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .map_err(|_| format!("Get \"{url}\": context deadline exceeded"))?
+        .map_err(|e| format!("run the controller's TLS client: {e}"))?;
+    let v: Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("TLS client output: {e}"))?;
+    if v["ok"] != true {
+        return Err(format!(
+            "Get \"{url}\": {}",
+            v["err"].as_str().unwrap_or("unknown error")
+        ));
+    }
+    let status = v["status"].as_u64().unwrap_or(0);
+    if !ok.contains(&status) {
+        return Err(format!("Get \"{url}\": unexpected status code {status}"));
+    }
+    Ok(())
+}
+
 /// Ready=True with the artifact, as the reconcilers' summarize step leaves it
 /// (internal/controller/gitrepository_controller.go reconcileArtifact: "stored artifact for
 /// revision '%s'"; Ready and ArtifactInStorage carry the same message).
@@ -135,6 +193,19 @@ pub async fn git(ctx: &Ctx, o: &Value) -> Option<Duration> {
     let (ns, url) = (meta(o, "namespace"), str_at(o, "/spec/url"));
     let files = common::tls_files(ctx, ns, str_at(o, "/spec/secretRef/name"));
     let (refname, short) = git_ref(o);
+    let info_refs = format!(
+        "{}/info/refs?service=git-upload-pack",
+        url.trim_end_matches('/')
+    );
+    if let Err(e) = preflight(ctx, &files, &info_refs, &[200]).await {
+        failed(
+            ctx,
+            o,
+            "GitOperationFailed",
+            &format!("failed to checkout and determine revision: unable to clone '{url}': {e}"),
+        );
+        return Some(super::interval_of(o));
+    }
     let head = match run_git(
         &files,
         &["ls-remote", &with_credentials(url, &files), &refname],
@@ -225,6 +296,17 @@ pub async fn helm_repository(ctx: &Ctx, o: &Value) -> Option<Duration> {
     let (ns, url) = (meta(o, "namespace"), str_at(o, "/spec/url"));
     let files = common::tls_files(ctx, ns, str_at(o, "/spec/certSecretRef/name"));
     let index_url = format!("{}/index.yaml", url.trim_end_matches('/'));
+    if let Err(e) = preflight(ctx, &files, &index_url, &[200]).await {
+        failed(
+            ctx,
+            o,
+            "IndexationFailed",
+            &format!(
+                "failed to fetch Helm repository index: failed to cache index to temporary file: {e}"
+            ),
+        );
+        return Some(super::interval_of(o));
+    }
     let body = match fetch(&files, &index_url).await {
         Ok(b) => b,
         Err(e) => {
@@ -576,6 +658,15 @@ pub async fn oci(ctx: &Ctx, o: &Value) -> Option<Duration> {
     let url = str_at(o, "/spec/url");
     let files = common::tls_files(ctx, ns, str_at(o, "/spec/certSecretRef/name"));
     let (host, repo) = split_oci(url);
+    if let Err(e) = preflight(ctx, &files, &format!("https://{host}/v2/"), &[200, 401]).await {
+        failed(
+            ctx,
+            o,
+            "OCIArtifactPullFailed",
+            &format!("failed to determine artifact digest: {e}"),
+        );
+        return Some(super::interval_of(o));
+    }
     let reg = Registry::new(&files, &host);
     let tag = if let Some(range) = o.pointer("/spec/ref/semver").and_then(Value::as_str) {
         let req = common::semver_constraint(range).ok();
