@@ -23,24 +23,32 @@ use flux_compat::runner::events::Recorder;
 use flux_compat::runner::fixture_stage::FixtureStage;
 use flux_compat::runner::flux_stage::ChannelStage;
 use flux_compat::runner::scenario_stage::ScenarioStage;
+use flux_compat::runner::secret::Secret;
 use flux_compat::runner::{self, Keep, RunConfig, Stages};
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::Duration;
+use support::double_fips::{DoubleImages, tls_variant};
 use support::kind::Standin;
 use tokio_util::sync::CancellationToken;
 
-/// The scenarios the passing run takes, one per service of the fixture plane the node's
-/// controllers reach across the network: git, the Helm HTTP repository, the OCI registry, and the
-/// webhook sink notification-controller posts events to (plus a Receiver called from a pod).
-const SCENARIOS: [&str; 4] = [
+/// The scenarios the passing run takes, one per service the node's controllers reach across the
+/// network: git, the Helm HTTP repository, the OCI registry, the webhook sink
+/// notification-controller posts events to (plus a Receiver called from a pod), and the FIPS TLS
+/// challenge endpoints (on `mainline`, whose cell runs `fips-tls`).
+const SCENARIOS: [&str; 5] = [
+    "fips-tls",
     "git-kustomization",
     "helm-http",
     "notifications",
     "oci-kustomization",
 ];
+
+/// The channel of the runs: a pull-secret channel that runs `fips-tls`.
+const CHANNEL: &str = "mainline";
 
 fn main() -> ExitCode {
     if let Some(code) = support::kind::node_main() {
@@ -97,15 +105,26 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The stand-in in docker mode: nodes run this very test binary, with the fixture Go program the
-/// double's helm-controller renders charts with mounted at its host path.
-fn standin_cli(standin: &Standin, extra: &[(&str, &str)]) -> KindCli {
+/// The stand-in in docker mode: nodes run this very test binary, with the fixture Go programs
+/// the double's controllers run (the Helm renderer, the channel's TLS stack) mounted at their
+/// host paths.
+fn standin_cli(standin: &Standin, tls_client: &Path, extra: &[(&str, &str)]) -> KindCli {
     let exe = std::env::current_exe().expect("the test binary");
     let helm_template = support::go_fixture("helmtemplate");
-    let path = helm_template.display().to_string();
-    let mut env = vec![("STANDIN_HELM_TEMPLATE", path.as_str())];
+    let (helm, tls) = (
+        helm_template.display().to_string(),
+        tls_client.display().to_string(),
+    );
+    let mut env = vec![
+        ("STANDIN_HELM_TEMPLATE", helm.as_str()),
+        ("STANDIN_TLS_CLIENT", tls.as_str()),
+    ];
     env.extend_from_slice(extra);
-    standin.docker_cli(&exe, &[helm_template.clone()], &env)
+    standin.docker_cli(
+        &exe,
+        &[helm_template.clone(), tls_client.to_path_buf()],
+        &env,
+    )
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -123,7 +142,7 @@ fn cluster_name(tag: &str) -> String {
 
 fn cluster_lifecycle() -> Result<(), Failed> {
     let standin = Standin::new();
-    let cli = standin_cli(&standin, &[]);
+    let cli = standin_cli(&standin, &support::tlspeer(tls_variant(false)), &[]);
     let provider = KindProvider::new(cli.clone());
     let root = tempfile::tempdir().unwrap();
     let name = cluster_name("life");
@@ -142,9 +161,14 @@ fn cluster_lifecycle() -> Result<(), Failed> {
     };
     let rt = rt();
     let never = CancellationToken::new();
-    let cluster = rt
-        .block_on(provider.up(&spec, &never))
-        .map_err(|e| e.chain())?;
+    let cluster = match rt.block_on(provider.up(&spec, &never)) {
+        Ok(c) => c,
+        Err(e) => {
+            // A half-made cluster is deleted, as the runner does.
+            let _ = rt.block_on(provider.down(&spec));
+            return Err(e.chain().into());
+        }
+    };
     let node = format!("{name}-control-plane");
     let checks = (|| -> Result<(), String> {
         // The node is where real kind puts it: named, labelled, on network `kind`.
@@ -227,8 +251,8 @@ fn cluster_lifecycle() -> Result<(), Failed> {
     Ok(())
 }
 
-/// One cell (upstream on Kubernetes 1.37) running `scenarios` through `run`'s stages with the kind
-/// provider; each step may take `step`.
+/// One cell ([`CHANNEL`] on Kubernetes 1.37) running `scenarios` through `run`'s stages with the
+/// kind provider and verify-fips for the double; each step may take `step`.
 fn run_cell(
     tag: &str,
     extra: &[(&str, &str)],
@@ -243,7 +267,7 @@ fn run_cell(
     .map_err(|p| format!("{p:#?}"))?;
     let filter = Filter {
         providers: vec!["kind".into()],
-        channels: vec!["upstream".into()],
+        channels: vec![CHANNEL.into()],
         kubernetes: vec!["1.37".parse().unwrap()],
         scenarios: scenarios.iter().map(|s| s.to_string()).collect(),
         ..Filter::default()
@@ -291,15 +315,21 @@ fn run_cell(
         keep: Keep::None,
         timeouts,
         partitions: vec![],
-        registry_token: None,
+        // The channel's pull secret is made from it; the node pulls nothing.
+        registry_token: Some(Secret::new("kind-double-token")),
     };
     let standin = Standin::new();
-    let provider = KindProvider::new(standin_cli(&standin, extra));
+    let channel_fips = loaded.matrix.channel(CHANNEL).is_some_and(|c| c.fips);
+    let tls_client = support::tlspeer(tls_variant(channel_fips));
+    let provider = KindProvider::new(standin_cli(&standin, &tls_client, extra));
     let stages = Stages {
         providers: BTreeMap::from([("kind".to_string(), Arc::new(provider) as Arc<dyn Provider>)]),
         fixtures: Some(fixtures),
         flux: Arc::new(ChannelStage::new(matrix, manifests, "flux-compat".into())),
-        fips: None,
+        fips: Some(Arc::new(DoubleImages {
+            binary: tls_client,
+            components: loaded.matrix.components.clone(),
+        })),
         scenarios: Arc::new(scenarios),
         diagnostics: Some(Arc::new(KubeDiagnostics)),
     };
@@ -312,12 +342,7 @@ fn run_cell(
         CancellationToken::new(),
     ));
     // Teardown ran: no node of this run is left (the stand-in deletes like kind).
-    let left = docker(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &format!("label=io.x-k8s.kind.cluster"),
-    ]);
+    let left = docker(&["ps", "-aq", "--filter", "label=io.x-k8s.kind.cluster"]);
     let ours: Vec<String> = left
         .lines()
         .filter(|id| docker(&["inspect", "-f", "{{.Name}}", id]).contains(&run_id))

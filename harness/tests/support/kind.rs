@@ -47,19 +47,39 @@ node="$name-control-plane"
 docker_mode() { [ -n "${STANDIN_NODE_EXE:-}" ]; }
 nodes() { docker ps -aq --filter "label=$label=$name"; }
 
-ensure_network() {
-  docker network inspect kind >/dev/null 2>&1 && return 0
+kind_networks() { docker network ls --filter 'name=^kind$' --format '{{.ID}}'; }
+
+# Concurrent creates can leave several networks named kind; keep the one with the most containers,
+# then the lowest ID, and remove the others, as kind does (network.go removeDuplicateNetworks).
+dedupe_networks() {
+  ids=$(kind_networks)
+  [ "$(printf '%s\n' "$ids" | grep -c .)" -gt 1 ] || return 0
+  keep=$(for id in $ids; do printf '%s %s\n' "$(docker network inspect -f '{{len .Containers}}' "$id")" "$id"; done \
+    | sort -k1,1nr -k2,2 | head -n1 | cut -d' ' -f2)
+  for id in $ids; do [ "$id" = "$keep" ] || docker network rm "$id" >/dev/null 2>&1; done
+}
+
+create_network() {
   mtu=$(docker network inspect bridge -f '{{ index .Options "com.docker.network.driver.mtu" }}' 2>/dev/null)
   set -- network create -d=bridge -o com.docker.network.bridge.enable_ip_masquerade=true
   [ -n "$mtu" ] && set -- "$@" -o "com.docker.network.driver.mtu=$mtu"
-  # fc00::/64 from sha1("kind" + attempt 0 as little-endian int32), bytes 2..7, as kind does.
+  # fc00::/64 from sha1("kind" + attempt 0 as little-endian int32), bytes 2..7, as kind does;
+  # without IPv6 on the engine, IPv4 only.
   h=$(printf 'kind\000\000\000\000' | sha1sum | cut -c5-16)
   ula="fc00:$(echo "$h" | cut -c1-4):$(echo "$h" | cut -c5-8):$(echo "$h" | cut -c9-12)::/64"
-  # Without IPv6 on the engine, IPv4 only; a network another create made meanwhile is fine.
-  docker "$@" --ipv6 --subnet "$ula" kind >/dev/null 2>&1 \
-    || docker network inspect kind >/dev/null 2>&1 \
-    || docker "$@" kind >/dev/null 2>&1 \
-    || docker network inspect kind >/dev/null 2>&1
+  docker "$@" --ipv6 --subnet "$ula" kind >/dev/null 2>&1 || docker "$@" kind >/dev/null 2>&1
+}
+
+ensure_network() {
+  # The stand-in also serialises its own creates (tests create clusters in parallel).
+  exec 9>"${TMPDIR:-/tmp}/flux-compat-kind-standin.lock"
+  command -v flock >/dev/null 2>&1 && flock 9
+  dedupe_networks
+  [ -n "$(kind_networks)" ] || create_network
+  dedupe_networks
+  rc=1; [ -n "$(kind_networks)" ] && rc=0
+  exec 9>&-
+  return $rc
 }
 
 ensure_image() {
@@ -95,6 +115,7 @@ create_docker() {
     --net kind --tmpfs /tmp --tmpfs /run --publish 127.0.0.1::6443/TCP \
     -e FLUX_COMPAT_STANDIN_NODE="$node" -e FLUX_COMPAT_STANDIN_VERSION="$version" \
     -e FLUX_COMPAT_STANDIN_HELM_TEMPLATE="${STANDIN_HELM_TEMPLATE:-}" \
+    -e FLUX_COMPAT_STANDIN_TLS_CLIENT="${STANDIN_TLS_CLIENT:-}" \
     -e PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
     -v "$STANDIN_NODE_EXE:/kind/bin/node:ro"
   for d in /usr /lib /lib64 /bin /sbin /etc/ssl /etc/alternatives; do [ -e "$d" ] && set -- "$@" -v "$d:$d:ro"; done
@@ -263,16 +284,21 @@ async fn serve_node(node: &str) {
         .ok()
         .and_then(|v| parse_version(&v))
         .unwrap_or(Options::default().version);
-    let helm_template = std::env::var("FLUX_COMPAT_STANDIN_HELM_TEMPLATE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from);
+    let tool = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    };
     let server = ApiServer::start(Options {
         version,
         tls: true,
         tls_names: vec![node.to_string()],
         listen: std::net::SocketAddr::from(([0, 0, 0, 0], 6443)),
-        flux_tools: super::apiserver::flux::common::Tools { helm_template },
+        flux_tools: super::apiserver::flux::common::Tools {
+            helm_template: tool("FLUX_COMPAT_STANDIN_HELM_TEMPLATE"),
+            tls_client: tool("FLUX_COMPAT_STANDIN_TLS_CLIENT"),
+        },
         ..Options::default()
     })
     .await;
