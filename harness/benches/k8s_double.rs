@@ -4,7 +4,7 @@
 //! satisfies it.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 use criterion::{Criterion, criterion_group, criterion_main};

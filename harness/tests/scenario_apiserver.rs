@@ -272,7 +272,7 @@ async fn expected_failures_pass_and_stalls_fail_fast_with_touched_diagnostics() 
         wait.message
             .as_deref()
             .unwrap()
-            .contains("Stalled=True (InvalidPath)"),
+            .contains("Ready cannot be reached: InvalidPath: path not found"),
         "{wait:?}"
     );
     let diag = r.diagnostics.unwrap();

@@ -713,13 +713,16 @@ pub fn default(schema: &Value, obj: &mut Value) {
     }
 }
 
-/// The schema of the `status` subtree of a version's schema (`{}` when it declares none: then
-/// every status field is pruned).
+/// The schema of the `status` subtree of a version's schema. Undeclared, it keeps everything
+/// when the root preserves unknown fields and nothing otherwise (every status field is pruned).
 pub fn status_schema(schema: &Value) -> Value {
-    schema
-        .pointer("/properties/status")
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({"type": "object"}))
+    match schema.pointer("/properties/status") {
+        Some(s) => s.clone(),
+        None if flag(schema, "x-kubernetes-preserve-unknown-fields") => {
+            serde_json::json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+        }
+        None => serde_json::json!({"type": "object"}),
+    }
 }
 
 #[cfg(test)]

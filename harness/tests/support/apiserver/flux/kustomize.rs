@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const CONTROLLER: &str = "kustomize-controller";
-const FIELD_MANAGER: &str = "kustomize-controller";
 
 fn fail(ctx: &Ctx, o: &Value, reason: &str, message: &str, revision: &str) -> Option<Duration> {
     let mut status = o.get("status").cloned().unwrap_or(json!({}));
@@ -104,11 +103,8 @@ pub async fn reconcile(ctx: &Ctx, o: &Value) -> Option<Duration> {
         .pointer("/spec/sourceRef/namespace")
         .and_then(Value::as_str)
         .unwrap_or(ns);
-    let group = if kind == "ExternalArtifact" {
-        "source.toolkit.fluxcd.io"
-    } else {
-        "source.toolkit.fluxcd.io"
-    };
+    // GitRepository, OCIRepository, Bucket and ExternalArtifact all live in source.toolkit.
+    let group = "source.toolkit.fluxcd.io";
     let source = ctx.get_kind(group, kind, src_ns, name);
     let artifact = source
         .as_ref()
@@ -338,10 +334,6 @@ fn apply(
         }
         Err(r) => Err(format!("{id} dry-run failed ({}): {}", r.reason, r.message)),
     }
-    .map(|c| {
-        let _ = FIELD_MANAGER;
-        c
-    })
 }
 
 /// Delete what the last inventory holds and `kept` does not (fluxcd/pkg ssa DeleteAll).

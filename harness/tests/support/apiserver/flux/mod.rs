@@ -54,7 +54,7 @@ pub fn spawn(
     let mut changes = store.subscribe_all();
     let watch_ctx = ctx.clone();
     // What each object was last reconciled for: (generation, requestedAt, deleting).
-    let seen: Arc<Mutex<HashMap<String, (i64, String, bool)>>> = Arc::default();
+    let seen: Arc<Mutex<HashMap<String, Seen>>> = Arc::default();
     let watch = tokio::spawn(async move {
         loop {
             let change = match changes.recv().await {
@@ -88,7 +88,10 @@ pub fn spawn(
     })
 }
 
-fn on_change(ctx: &Arc<Ctx>, seen: &Mutex<HashMap<String, (i64, String, bool)>>, change: &Change) {
+/// What an object was last reconciled for: (generation, requestedAt, being deleted).
+type Seen = (i64, String, bool);
+
+fn on_change(ctx: &Arc<Ctx>, seen: &Mutex<HashMap<String, Seen>>, change: &Change) {
     let o = &change.object;
     if change.group == "apps" && change.plural == "deployments" {
         // A controller that starts (or restarts on another version) lists its objects.
