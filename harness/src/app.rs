@@ -1,12 +1,19 @@
 //! Carries out the commands: loads configuration, calls the modules, maps outcomes to exit codes.
 //! Human messages go to stderr; stdout carries data only (plan output, JSON).
 
-use crate::cli::{Cli, Command, GlobalArgs, PlanArgs, PlanFormat, ReportCommand, SelectArgs};
+use crate::cli::{
+    Cli, Command, GlobalArgs, PlanArgs, PlanFormat, ReportCommand, SelectArgs, ValidateArgs,
+};
 use crate::config::{self, Loaded, Sources};
+use crate::errors::chain;
 use crate::exit;
+use crate::flux::crds::Crds;
+use crate::flux::manifests::{self, ManifestSource};
 use crate::model::{FluxVersion, KubeMinor};
 use crate::plan::{self, Filter, Partition, Plan};
 use crate::report;
+use crate::schema_check;
+use std::collections::BTreeMap;
 use std::io::Write;
 
 /// Set up `tracing` on stderr: warnings by default, more with `-v`, or `RUST_LOG`.
@@ -35,7 +42,7 @@ pub fn usage_error(message: impl std::fmt::Display) -> u8 {
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
-        Command::Validate => validate(&cli.global),
+        Command::Validate(args) => validate(&cli.global, &args),
         Command::Plan(args) => plan_cmd(&cli.global, &args),
         Command::Report(cmd) => report_cmd(cmd),
         Command::Fixtures(cmd) => crate::fixtures::cli::run(cmd),
@@ -63,22 +70,106 @@ pub fn load_config(global: &GlobalArgs) -> Result<Loaded, u8> {
     })
 }
 
-fn validate(global: &GlobalArgs) -> u8 {
-    match load_config(global) {
-        Err(code) => code,
-        Ok(l) => {
-            eprintln!(
-                "{}: valid: {} Kubernetes minor(s), {} channel(s), {} Flux version(s), {} provider(s), {} scenario(s)",
-                global.matrix.display(),
-                l.matrix.kubernetes.len(),
-                l.matrix.channels.len(),
-                l.matrix.flux.len(),
-                l.matrix.providers.len(),
-                l.scenarios.len()
-            );
-            exit::OK
+fn validate(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
+    let loaded = match load_config(global) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let m = &loaded.matrix;
+    let summary = format!(
+        "{}: valid: {} Kubernetes minor(s), {} channel(s), {} Flux version(s), {} provider(s), {} scenario(s)",
+        global.matrix.display(),
+        m.kubernetes.len(),
+        m.channels.len(),
+        m.flux.len(),
+        m.providers.len(),
+        loaded.scenarios.len()
+    );
+    if args.config_only {
+        eprintln!("{summary}");
+        eprintln!(
+            "note: scenario manifests were not checked against the Flux CRDs (--config-only)"
+        );
+        return exit::OK;
+    }
+    let plan = plan::build(m, &loaded.scenarios, &Filter::default(), None);
+    let crds = match load_crds(&loaded, &plan, args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let outcome = schema_check::check(&loaded, &plan, &crds);
+    if !outcome.diagnostics.is_empty() {
+        for p in &outcome.diagnostics {
+            eprintln!("{p}");
+        }
+        eprintln!(
+            "error: {} problem(s) in the configuration",
+            outcome.diagnostics.len()
+        );
+        return exit::USAGE;
+    }
+    eprintln!("{summary}");
+    let versions: Vec<String> = crds.keys().map(|v| v.to_string()).collect();
+    eprintln!(
+        "scenario manifests: {} Flux object(s) in {} cell(s) match the CRDs of Flux {}",
+        outcome.objects,
+        outcome.cells,
+        versions.join(", ")
+    );
+    if !outcome.unevaluated_rules.is_empty() {
+        eprintln!(
+            "note: {} CEL rule(s) (`x-kubernetes-validations`) in {} of the CRD versions used were not evaluated; the API server checks them on apply",
+            outcome.unevaluated_rules.values().sum::<usize>(),
+            outcome.unevaluated_rules.len()
+        );
+    }
+    exit::OK
+}
+
+/// The CRDs of every Flux version the plan applies manifests under, from `--flux-manifests` or
+/// the release cache (downloading what is missing). A version that cannot be loaded stops
+/// validation with the missing-prerequisite code: the check could not run.
+fn load_crds(
+    loaded: &Loaded,
+    plan: &Plan,
+    args: &ValidateArgs,
+) -> Result<BTreeMap<FluxVersion, Crds>, u8> {
+    let source = match &args.flux_manifests {
+        Some(dir) => ManifestSource::Dir(dir.clone()),
+        None => ManifestSource::github(manifests::default_cache_dir()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: failed to start the async runtime: {e}");
+            exit::FAILED
+        })?;
+    let mut out = BTreeMap::new();
+    for version in schema_check::versions_needed(loaded, plan) {
+        let parsed = runtime
+            .block_on(manifests::load(&version, &source))
+            .map_err(|e| chain(&e))
+            .and_then(|m| {
+                if m.downloaded {
+                    eprintln!("downloaded {} ({})", m.origin, m.sha256);
+                }
+                Crds::parse(&m.text, &m.origin).map_err(|e| chain(&e))
+            });
+        match parsed {
+            Ok(crds) => {
+                out.insert(version, crds);
+            }
+            Err(e) => {
+                eprintln!("error: failed to {e}");
+                eprintln!(
+                    "hint: pass `--flux-manifests DIR` (or set FLUX_COMPAT_FLUX_MANIFESTS) to a directory holding `{version}/install.yaml`, or `--config-only` to skip the CRD check"
+                );
+                return Err(exit::PREREQUISITE);
+            }
         }
     }
+    Ok(out)
 }
 
 /// Turn command-line selection into a filter and partition, checking every name.

@@ -44,8 +44,10 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check the matrix and every scenario; print every problem as `file:line:col: message`.
-    Validate,
+    /// Check the matrix and every scenario, and every scenario manifest of every planned cell
+    /// against the CRDs of the Flux version it is applied under; print every problem as
+    /// `file:line:col: message`.
+    Validate(ValidateArgs),
     /// Show the cells (Kubernetes minor × channel × Flux version × provider) and their scenarios.
     Plan(PlanArgs),
     /// Work with report directories.
@@ -63,6 +65,20 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Delete `flux-compat-*` kind clusters and image-cache containers left behind by earlier runs.
     Gc(GcArgs),
+}
+
+/// Options of `flux-compat validate`.
+#[derive(Debug, Args, Clone)]
+pub struct ValidateArgs {
+    /// Flux install manifests from a local directory, `<DIR>/<version>/install.yaml` or
+    /// `<DIR>/install-<version>.yaml`, instead of the Flux GitHub release (downloaded once into
+    /// the cache): validation offline.
+    #[arg(long, value_name = "DIR", env = "FLUX_COMPAT_FLUX_MANIFESTS")]
+    pub flux_manifests: Option<PathBuf>,
+    /// Check the matrix and scenarios only; skip checking scenario manifests against the Flux
+    /// CRDs (needs no install manifests).
+    #[arg(long)]
+    pub config_only: bool,
 }
 
 /// Options of `flux-compat run`. The registry token is read from the environment or a file only.
@@ -94,9 +110,9 @@ pub struct RunArgs {
     /// Print everything the run would create and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Flux install manifests from a local directory `<DIR>/<version>/install.yaml` instead of
-    /// the Flux GitHub release (air-gapped runs).
-    #[arg(long, value_name = "DIR")]
+    /// Flux install manifests from a local directory, `<DIR>/<version>/install.yaml` or
+    /// `<DIR>/install-<version>.yaml`, instead of the Flux GitHub release (air-gapped runs).
+    #[arg(long, value_name = "DIR", env = "FLUX_COMPAT_FLUX_MANIFESTS")]
     pub flux_manifests: Option<std::path::PathBuf>,
     /// The kind executable.
     #[arg(long, default_value = "kind", value_name = "PATH")]

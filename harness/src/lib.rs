@@ -20,3 +20,4 @@ pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod schema_check;

@@ -8,11 +8,22 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The real Flux install manifests `validate` checks scenario manifests against, as a
+/// `--flux-manifests` directory (located once per test process).
+fn flux_manifests() -> &'static Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let into = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+        support::flux_manifest_dir(&["v2.9.4", "v2.8.8"], &into)
+    })
+}
+
 fn run_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(support::binary())
         .current_dir(dir)
         .args(args)
         .env_remove("FLUX_COMPAT_MATRIX")
+        .env(support::FLUX_MANIFESTS_ENV, flux_manifests())
         .env("NO_COLOR", "1")
         .output()
         .expect("binary runs")
@@ -321,4 +332,29 @@ fn a_scenario_selected_only_on_the_command_line_is_skipped_when_its_flux_install
             ),
         ]
     );
+}
+
+#[test]
+fn validate_checks_the_library_against_the_real_crds_and_needs_the_manifests() {
+    let out = run(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("match the CRDs of Flux v2.8.8, v2.9.4"),
+        "{}",
+        stderr(&out)
+    );
+    // Without manifests the check cannot run: a missing prerequisite with the way out, not a pass.
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().to_str().unwrap();
+    let out = run(&["validate", "--flux-manifests", dir]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("v2.8.8/install.yaml"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("--config-only"), "{}", stderr(&out));
+    let out = run(&["validate", "--flux-manifests", dir, "--config-only"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not checked against the Flux CRDs"));
 }

@@ -1,83 +1,20 @@
-//! The kind wrapper's process handling against a stand-in `kind` executable (a shell script this
-//! test writes): exact argument lists, stderr capture, exit codes, timeouts, cancellation, log
-//! export on failure, gc by name prefix. Docker-facing parts run against the real engine.
+//! The kind wrapper's process handling against the stand-in `kind` executable in scripted mode
+//! (`support::kind`, no docker): exact argument lists, stderr capture, exit codes, timeouts,
+//! cancellation, log export on failure, gc by name prefix. Docker-facing parts run against the
+//! real engine; the stand-in's docker mode (a real node container) is exercised by `kind_double`.
 
 #[allow(unused_imports, clippy::type_complexity)]
 // the shared support also carries the API server double
 mod support;
 
 use flux_compat::cluster::docker::Docker;
-use flux_compat::cluster::kind::{KindCli, KindProvider};
+use flux_compat::cluster::kind::KindProvider;
 use flux_compat::cluster::process::{self, Cmd, ProcessError};
 use flux_compat::cluster::{ClusterSpec, Provider, gc, preflight};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::kind::Standin;
 use tokio_util::sync::CancellationToken;
-
-const STANDIN: &str = r#"#!/bin/sh
-# Stand-in for the kind CLI: logs its argv, then behaves as told by STANDIN_* variables.
-printf '%s\n' "$*" >> "${STANDIN_LOG:-/dev/null}"
-case "$1 $2" in
-  "version "*) echo "kind ${STANDIN_VERSION:-v0.33.0} go1.25.3 linux/amd64" ;;
-  "create cluster")
-    case "$STANDIN_CREATE" in
-      fail) echo "Creating cluster \"x\" ..." >&2
-            echo "ERROR: failed to create cluster: could not find a log line that matches \"Reached target .*Multi-User System.*\"" >&2
-            exit 1 ;;
-      hang) echo $$ > "$STANDIN_PID"; exec sleep 1000 ;;
-    esac
-    while [ $# -gt 0 ]; do
-      if [ "$1" = "--kubeconfig" ]; then echo "apiVersion: v1" > "$2"; fi
-      shift
-    done ;;
-  "export logs") mkdir -p "$3"; echo docker > "$3/docker-info.txt"; echo "Exported logs to: $3" ;;
-  "delete cluster") echo "Deleting cluster ..." >&2 ;;
-  "get clusters") cat "$STANDIN_CLUSTERS" ;;
-  *) echo "unknown command $*" >&2; exit 2 ;;
-esac
-"#;
-
-struct Standin {
-    dir: tempfile::TempDir,
-}
-
-impl Standin {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("kind");
-        std::fs::write(&p, STANDIN).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Self { dir }
-    }
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("kind")
-    }
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("argv.log")
-    }
-    fn cli(&self, extra: &[(&str, &str)]) -> KindCli {
-        let mut env = vec![
-            ("STANDIN_LOG".to_string(), self.log().display().to_string()),
-            (
-                "STANDIN_PID".to_string(),
-                self.dir.path().join("pid").display().to_string(),
-            ),
-        ];
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        KindCli {
-            program: self.path(),
-            env,
-        }
-    }
-    fn argv(&self) -> Vec<String> {
-        std::fs::read_to_string(self.log())
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-}
 
 fn spec(root: &Path) -> ClusterSpec {
     ClusterSpec {

@@ -25,44 +25,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use support::apiserver::{ApiServer, CONTEXT, Options};
+use support::double_fips::{DoubleImages, tls_variant};
 use tokio_util::sync::CancellationToken;
-
-/// verify-fips for the double: the controllers' TLS stack the double runs for a channel is a
-/// Go binary, inspected with the production inspector exactly as `verify-fips` inspects the
-/// binary of a pulled image (the double pulls no images), giving the same properties.
-struct DoubleImages {
-    binary: std::path::PathBuf,
-    components: Vec<flux_compat::model::Component>,
-}
-
-impl flux_compat::runner::stages::FipsEvidence for DoubleImages {
-    fn check<'a>(
-        &'a self,
-        _: &'a flux_compat::runner::stages::CellCtx,
-    ) -> futures::future::BoxFuture<
-        'a,
-        Result<flux_compat::runner::stages::Properties, flux_compat::runner::stages::PhaseError>,
-    > {
-        Box::pin(async move {
-            let i = flux_compat::fips::inspect::classify::inspect_file(&self.binary)
-                .map_err(|e| flux_compat::runner::stages::PhaseError::error(e.to_string()))?;
-            let mut props = BTreeMap::new();
-            for c in &self.components {
-                props.insert(format!("fips.{c}.family"), i.family.as_str().to_string());
-                props.insert(format!("fips.{c}.goVersion"), i.go_version_raw.clone());
-                if let Some(m) = &i.native_mode {
-                    props.insert(format!("fips.{c}.nativeMode"), m.clone());
-                }
-            }
-            Ok(props)
-        })
-    }
-}
-
-/// The TLS stack the double's controllers run for a channel, by what the channel promises.
-fn tls_variant(fips: bool) -> &'static str {
-    if fips { "boringfips" } else { "plain" }
-}
 
 /// One channel's cell on a double of its own.
 async fn run_channel(

@@ -1314,6 +1314,34 @@ mod tests {
     }
 
     #[test]
+    fn manifest_sites_map_lines_of_blocks_and_own_files() {
+        let text = format!(
+            "{HEAD}  - apply:\n      manifests: |\n        apiVersion: v1\n        kind: ConfigMap\n  - waitFor: {{kind: ConfigMap, name: c}}\n  - apply: {{file: m/x.yaml}}\n  finally:\n  - apply: {{manifests: \"kind: Quoted\"}}\n"
+        );
+        let sites = manifest_sites(Path::new("dir/s.yaml"), &text);
+        assert_eq!(sites.len(), 3);
+        let block = &sites[&StepAt {
+            finally: false,
+            index: 0,
+        }];
+        assert_eq!(block.file, Path::new("dir/s.yaml"));
+        // Line 2, column 1 of the block (`kind: ConfigMap`) is line 10, column 9 of the file.
+        assert_eq!(block.pos(2, 1), Pos { line: 10, col: 9 });
+        let own = &sites[&StepAt {
+            finally: false,
+            index: 2,
+        }];
+        assert_eq!(own.file, Path::new("dir/m/x.yaml"));
+        assert_eq!(own.pos(3, 4), Pos { line: 3, col: 4 });
+        // A quoted scalar's lines cannot be mapped: its value position stands for all of them.
+        let quoted = &sites[&StepAt {
+            finally: true,
+            index: 0,
+        }];
+        assert_eq!(quoted.pos(1, 7), quoted.pos(1, 1));
+    }
+
+    #[test]
     fn tls_challenges_take_all_or_known_ids_at_their_positions() {
         let ok = problems(&format!(
             "{HEAD}  - tlsChallenges: {{controller: source-controller, challenges: all}}\n  - tlsChallenges: {{controller: source-controller, challenges: [tls11, control-tls13]}}\n"

@@ -3,6 +3,7 @@
 //! (a FluxInstance), then verification of every controller's Deployment image and running digest.
 //! Talks to the cluster only through `k8s`; decides pass/fail/error, never prints.
 
+pub mod crds;
 pub mod credentials;
 pub mod install;
 pub mod manifests;

@@ -58,6 +58,12 @@ pub fn binary() -> PathBuf {
 /// The Kubernetes API server test double (see its module docs).
 pub mod apiserver;
 
+/// The stand-in kind CLI and its docker-backed node (see its module docs).
+pub mod kind;
+
+/// verify-fips for the double (see its module docs).
+pub mod double_fips;
+
 /// Where the real Flux release install manifests are looked for, in order.
 pub const FLUX_MANIFESTS_ENV: &str = "FLUX_COMPAT_FLUX_MANIFESTS";
 

@@ -99,6 +99,10 @@ pub struct Options {
     pub tls: bool,
     /// Programs the imitated Flux controllers run (the Helm template renderer).
     pub flux_tools: flux::common::Tools,
+    /// Where to listen (an ephemeral 127.0.0.1 port by default; a kind node's `0.0.0.0:6443`).
+    pub listen: SocketAddr,
+    /// Names the serving certificate carries besides 127.0.0.1 and localhost.
+    pub tls_names: Vec<String>,
 }
 
 impl Default for Options {
@@ -109,6 +113,8 @@ impl Default for Options {
             script: Script::default(),
             tls: false,
             flux_tools: flux::common::Tools::default(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls_names: Vec::new(),
         }
     }
 }
@@ -142,9 +148,9 @@ where
 pub const CONTEXT: &str = "flux-compat-double";
 
 impl ApiServer {
-    /// Start on an ephemeral 127.0.0.1 port, with the scripted controller running.
+    /// Start on `options.listen`, with the scripted controller running.
     pub async fn start(options: Options) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        let listener = TcpListener::bind(options.listen)
             .await
             .expect("bind the double");
         let addr = listener.local_addr().expect("local addr");
@@ -159,7 +165,7 @@ impl ApiServer {
             bookmark_interval: options.bookmark_interval,
         });
         let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
-        let tls = options.tls.then(tls::serving);
+        let tls = options.tls.then(|| tls::serving(&options.tls_names));
         let ca_pem = tls.as_ref().map(|t| t.ca_pem.clone());
         let acceptor = tls.map(|t| t.acceptor);
         let conns = connections.clone();
@@ -228,8 +234,14 @@ impl ApiServer {
 
     /// Write a kubeconfig pointing at the double (context [`CONTEXT`]) into `dir`.
     pub fn write_kubeconfig(&self, dir: &Path) -> PathBuf {
-        use base64::Engine as _;
         let path = dir.join("kubeconfig");
+        std::fs::write(&path, self.kubeconfig(&self.url())).expect("write kubeconfig");
+        path
+    }
+
+    /// A kubeconfig (context [`CONTEXT`]) reaching the double at `server`.
+    pub fn kubeconfig(&self, server: &str) -> String {
+        use base64::Engine as _;
         let ca = match &self.ca_pem {
             Some(pem) => format!(
                 "    certificate-authority-data: {}\n",
@@ -237,14 +249,11 @@ impl ApiServer {
             ),
             None => String::new(),
         };
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {}\n{ca}\
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {server}\n{ca}\
              users:\n- name: double\n  user: {{}}\ncontexts:\n- name: {CONTEXT}\n  context:\n    cluster: double\n    user: double\n\
-             current-context: {CONTEXT}\n",
-            self.url()
-        );
-        std::fs::write(&path, text).expect("write kubeconfig");
-        path
+             current-context: {CONTEXT}\n"
+        )
     }
 
     /// Every request answers 503 (`true`) or is served again (`false`); open watches end.

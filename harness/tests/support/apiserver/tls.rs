@@ -1,5 +1,6 @@
-//! TEST DOUBLE TLS: a throwaway CA and a serving certificate for 127.0.0.1, so the double can be
-//! reached over https like a kind API server, with the CA in the kubeconfig.
+//! TEST DOUBLE TLS: a throwaway CA and a serving certificate for 127.0.0.1 (and any further names,
+//! such as a kind node's container name), so the double can be reached over https like a kind API
+//! server, with the CA in the kubeconfig.
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -11,7 +12,7 @@ pub struct ServingTls {
     pub ca_pem: String,
 }
 
-pub fn serving() -> ServingTls {
+pub fn serving(extra_names: &[String]) -> ServingTls {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -21,8 +22,9 @@ pub fn serving() -> ServingTls {
     let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
     let issuer = Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().expect("serving key");
-    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .expect("serving params");
+    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    names.extend(extra_names.iter().cloned());
+    let mut params = CertificateParams::new(names).expect("serving params");
     params
         .distinguished_name
         .push(DnType::CommonName, "kube-apiserver");
