@@ -19,21 +19,27 @@ pub fn init_logging(global: &GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("flux_compat={level}")));
+    // Every log line, the Kubernetes client's own at any `RUST_LOG` level included, passes the
+    // redaction layer; colour only on a terminal and without NO_COLOR.
+    use std::io::IsTerminal;
+    let colour = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_writer(|| crate::redact::Writer(std::io::stderr()))
+        .with_ansi(colour)
         .try_init();
 }
 
 /// A usage problem: print it and return the usage exit code.
 pub fn usage_error(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    crate::eprintln_redacted!("error: {message}");
     exit::USAGE
 }
 
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
+    // A token in the default variable is masked by every command, even those that never use it.
+    let _ = crate::runner::secret::Secret::from_env("FLUX_COMPAT_REGISTRY_TOKEN");
     match cli.command {
         Command::Validate => validate(&cli.global),
         Command::Plan(args) => plan_cmd(&cli.global, &args),
@@ -54,11 +60,11 @@ pub fn load_config(global: &GlobalArgs) -> Result<Loaded, u8> {
         matrix: global.matrix.clone(),
         scenarios_dir: global.scenarios_dir.clone(),
     };
-    config::load(&sources).map_err(|problems| {
+    config::load_with(&sources, global.allow_outside_project).map_err(|problems| {
         for p in &problems {
-            eprintln!("{p}");
+            crate::eprintln_redacted!("{p}");
         }
-        eprintln!("error: {} problem(s) in the configuration", problems.len());
+        crate::eprintln_redacted!("error: {} problem(s) in the configuration", problems.len());
         exit::USAGE
     })
 }
@@ -67,7 +73,7 @@ fn validate(global: &GlobalArgs) -> u8 {
     match load_config(global) {
         Err(code) => code,
         Ok(l) => {
-            eprintln!(
+            crate::eprintln_redacted!(
                 "{}: valid: {} Kubernetes minor(s), {} channel(s), {} Flux version(s), {} provider(s), {} scenario(s)",
                 global.matrix.display(),
                 l.matrix.kubernetes.len(),
@@ -143,7 +149,7 @@ fn plan_cmd(global: &GlobalArgs, args: &PlanArgs) -> u8 {
         return exit::OK;
     }
     if plan.cells.is_empty() {
-        eprintln!("warning: the selection matches no cell");
+        crate::eprintln_redacted!("warning: the selection matches no cell");
     }
     exit::OK
 }
@@ -153,7 +159,7 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
         ReportCommand::Merge { dirs, output } => match report::merge::merge_dirs(&dirs, &output) {
             Ok(run) => {
                 let c = run.case_counts();
-                eprintln!(
+                crate::eprintln_redacted!(
                     "merged {} shard(s), {} cell(s) into {}: {} passed, {} failed, {} errored, {} skipped",
                     dirs.len(),
                     run.cells.len(),
@@ -182,7 +188,7 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
                 .and_then(|run| report::files::write_all(&dir, &run).map(|_| run))
             {
                 Ok(run) => {
-                    eprintln!("wrote {}", dir.display());
+                    crate::eprintln_redacted!("wrote {}", dir.display());
                     outcome_code(&run)
                 }
                 Err(e) => usage_error(e),

@@ -42,8 +42,7 @@ impl Engines {
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
             .unwrap_or_else(std::env::temp_dir)
             .join("flux-compat");
-        let username = std::env::var("FLUX_COMPAT_REGISTRY_USERNAME")
-            .unwrap_or_else(|_| "flux-compat".to_string());
+        let username = registry_username();
         let manifests = match &args.flux_manifests {
             Some(dir) => crate::flux::manifests::ManifestSource::Dir(dir.clone()),
             None => crate::flux::manifests::ManifestSource::github(cache),
@@ -123,16 +122,42 @@ fn registry_token(args: &RunArgs) -> Result<Option<Secret>, String> {
     }
 }
 
+/// The user name sent with the registry token.
+pub fn registry_username() -> String {
+    std::env::var("FLUX_COMPAT_REGISTRY_USERNAME").unwrap_or_else(|_| "flux-compat".to_string())
+}
+
+/// Register, before anything runs, every pull-secret document the run could build from the
+/// token, so even an echo of one is masked.
+fn register_pull_secrets(m: &crate::model::matrix::Matrix, token: &Secret) {
+    use crate::flux::credentials::{RegistryCredentials, Token, docker_config_json, registry_host};
+    let credentials = RegistryCredentials {
+        username: registry_username(),
+        token: Token::new(token.expose()),
+    };
+    for c in m.channels.iter().filter(|c| c.pull_secret.is_some()) {
+        docker_config_json(registry_host(&c.registry), &credentials);
+    }
+}
+
 /// `flux-compat run`.
 pub fn run(
     global: &GlobalArgs,
     args: &RunArgs,
     engines: fn(&crate::config::Loaded, &RunArgs) -> Engines,
 ) -> u8 {
+    // The token first: from here on every sink masks it, configuration errors included.
+    let token = match registry_token(args) {
+        Ok(t) => t,
+        Err(e) => return crate::app::usage_error(e),
+    };
     let (loaded, plan) = match crate::app::load_plan(global, &args.select) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Some(t) = &token {
+        register_pull_secrets(&loaded.matrix, t);
+    }
     if plan.cells.is_empty() {
         return crate::app::usage_error("the selection matches no cell");
     }
@@ -142,10 +167,6 @@ pub fn run(
             "run id `{run_id}` may contain only lower-case letters, digits, `.` and `-`"
         ));
     }
-    let token = match registry_token(args) {
-        Ok(t) => t,
-        Err(e) => return crate::app::usage_error(e),
-    };
     let m = &loaded.matrix;
     let engines = engines(&loaded, args);
     if token.is_none() && !args.dry_run {
@@ -160,7 +181,7 @@ pub fn run(
             .into_iter()
             .collect();
         if !needing.is_empty() {
-            eprintln!(
+            crate::eprintln_redacted!(
                 "error: channel(s) {} need a registry token: set `{}` or pass `--registry-token-file`",
                 needing.join(", "),
                 args.registry_token_env
@@ -183,7 +204,7 @@ pub fn run(
     {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("error: cannot create a scratch directory: {e}");
+            crate::eprintln_redacted!("error: cannot create a scratch directory: {e}");
             return exit::PREREQUISITE;
         }
     };
@@ -224,7 +245,7 @@ pub fn run(
                     kind_provider.kind_version = Some(found.kind_version);
                 }
                 Err(e) => {
-                    eprintln!("error: failed to {e}");
+                    crate::eprintln_redacted!("error: failed to {e}");
                     return exit::PREREQUISITE;
                 }
             }
@@ -237,7 +258,7 @@ pub fn run(
             .into_iter()
             .flatten()
             .collect();
-            eprintln!(
+            crate::eprintln_redacted!(
                 "error: this build does not link {} (see `app_run::Engines::linked`); nothing was run",
                 missing.join(" and ")
             );
@@ -266,7 +287,7 @@ pub fn run(
                     mirrors = Some(ms);
                 }
                 Err(e) => {
-                    eprintln!(
+                    crate::eprintln_redacted!(
                         "error: failed to {}; pass `--image-cache off` to pull from upstream in every cluster",
                         crate::cluster::ClusterError::Prepare {
                             name: "image cache".into(),
@@ -332,13 +353,13 @@ pub fn run(
             }
             ms.stop().await;
             if let Err(e) = writer.write(&result) {
-                eprintln!("error: {}", chain(&e));
+                crate::eprintln_redacted!("error: {}", chain(&e));
             }
         }
         for e in writer.errors() {
-            eprintln!("error: {e}");
+            crate::eprintln_redacted!("error: {e}");
         }
-        eprintln!("reports: {}", report_dir.display());
+        crate::eprintln_redacted!("reports: {}", report_dir.display());
         crate::app::outcome_code(&result)
     })
 }
@@ -389,7 +410,7 @@ async fn preflight_or_install(
 /// `flux-compat gc`: deleted (or, with `--dry-run`, deletable) cluster names on stdout.
 pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
     let Some(program) = preflight::resolve(&args.kind) else {
-        eprintln!(
+        crate::eprintln_redacted!(
             "error: failed to find `{}`; {}",
             args.kind.display(),
             preflight::install_hint(&semver::Version::new(0, 33, 0))
@@ -407,7 +428,7 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
             .await
         {
             Err(e) => {
-                eprintln!("error: failed to list kind clusters: {e}");
+                crate::eprintln_redacted!("error: failed to list kind clusters: {e}");
                 exit::FAILED
             }
             Ok(mut o) => {
@@ -434,9 +455,9 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
                     println!("{n}");
                 }
                 for (n, e) in &o.failed {
-                    eprintln!("error: failed to delete `{n}`: {e}");
+                    crate::eprintln_redacted!("error: failed to delete `{n}`: {e}");
                 }
-                eprintln!(
+                crate::eprintln_redacted!(
                     "{} {} cluster(s) and image-cache container(s)",
                     if args.dry_run {
                         "would delete"

@@ -37,6 +37,10 @@ pub struct GlobalArgs {
     /// No progress bars (one plain line per phase change instead). Implied when stderr is not a terminal.
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Let file references in the configuration (`imagesFile`, `apply.file`) point outside the
+    /// project directory (the matrix's directory); by default they must stay inside it.
+    #[arg(long, global = true, env = "FLUX_COMPAT_ALLOW_OUTSIDE_PROJECT")]
+    pub allow_outside_project: bool,
     /// More log output on stderr (-v info, -vv debug, -vvv trace). `RUST_LOG` also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -17,6 +17,7 @@ pub mod flux;
 pub mod k8s;
 pub mod model;
 pub mod plan;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod scenario;

@@ -32,17 +32,7 @@ struct RawImage {
 
 /// Load an images file into per-component pins. Problems are reported against the images file.
 pub fn load(file: &Path, d: &mut Diagnostics) -> Option<BTreeMap<Component, ImagePin>> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            d.push(
-                file,
-                yaml::Pos { line: 1, col: 1 },
-                format!("cannot read images file: {e}"),
-            );
-            return None;
-        }
-    };
+    let text = super::read(file, d)?;
     parse(file, &text, d)
 }
 

@@ -3,6 +3,7 @@
 
 use super::diag::{Diagnostics, deserialize};
 use super::images_file;
+use super::source::Boundary;
 use super::yaml::{self, Document};
 use crate::model::matrix::*;
 use crate::model::{Component, FluxVersion, KubeMinor};
@@ -228,8 +229,18 @@ fn empty_list(doc: &Document, key: &str, what: &str) -> String {
 }
 
 /// Parse and resolve a matrix file. Problems go into `d`; `None` when the file could not be
-/// read into the raw structure at all.
+/// read into the raw structure at all. File references may point anywhere (see [`load_with`]).
 pub fn load(file: &Path, text: &str, d: &mut Diagnostics) -> Option<Matrix> {
+    load_with(file, text, &Boundary::anywhere(), d)
+}
+
+/// [`load`] with file references (`imagesFile`, `scenarios.directory`) kept inside `boundary`.
+pub fn load_with(
+    file: &Path,
+    text: &str,
+    boundary: &Boundary,
+    d: &mut Diagnostics,
+) -> Option<Matrix> {
     let doc = match yaml::parse_single(text) {
         Ok(doc) => doc,
         Err(p) => {
@@ -238,10 +249,16 @@ pub fn load(file: &Path, text: &str, d: &mut Diagnostics) -> Option<Matrix> {
         }
     };
     let raw: RawMatrix = deserialize(&doc, &doc.value, "", file, d)?;
-    Some(resolve(file, &doc, raw, d))
+    Some(resolve(file, &doc, raw, boundary, d))
 }
 
-fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> Matrix {
+fn resolve(
+    file: &Path,
+    doc: &Document,
+    raw: RawMatrix,
+    boundary: &Boundary,
+    d: &mut Diagnostics,
+) -> Matrix {
     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     if raw.api_version != API_VERSION {
         d.push(
@@ -502,8 +519,13 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
                     }
                 }
                 (None, Some(path)) => {
-                    let resolved = base_dir.join(path);
-                    let images = images_file::load(&resolved, d).unwrap_or_default();
+                    let images = match boundary.resolve(file, path) {
+                        Ok(resolved) => images_file::load(&resolved, d).unwrap_or_default(),
+                        Err(e) => {
+                            d.push(file, doc.value_pos(&format!("{rp}.imagesFile")), e);
+                            BTreeMap::new()
+                        }
+                    };
                     ChannelRelease {
                         images_file: Some(PathBuf::from(path)),
                         images,
@@ -672,6 +694,7 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
         ),
     };
 
+    // A directory of `*.yaml` scenarios, each parsed as one; it may sit beside the project.
     let scenarios_dir = base_dir.join(raw.scenarios.directory.as_deref().unwrap_or("scenarios"));
     Matrix {
         file: file.to_path_buf(),

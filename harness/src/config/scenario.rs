@@ -3,6 +3,7 @@
 
 use super::diag::{Diagnostics, deserialize};
 use super::matrix::{API_VERSION, is_name};
+use super::source::{self, Boundary};
 use super::yaml::{self, Document, Pos};
 use crate::model::scenario::*;
 use crate::model::{Component, VersionRange, template};
@@ -244,10 +245,23 @@ struct Walk<'a> {
     /// Whether a `gitPush` ran before this step (`git.lastCommit` is then defined).
     pushed: bool,
     scenario_timeout: Duration,
+    /// Where `apply.file` may point.
+    boundary: &'a Boundary,
 }
 
-/// Parse and validate one scenario file.
+/// Parse and validate one scenario file; `apply.file` may point anywhere (see [`load_with`]).
 pub fn load(file: &Path, text: &str, ctx: &Context<'_>, d: &mut Diagnostics) -> Option<Scenario> {
+    load_with(file, text, ctx, &Boundary::anywhere(), d)
+}
+
+/// [`load`] with `apply.file` references kept inside `boundary`.
+pub fn load_with(
+    file: &Path,
+    text: &str,
+    ctx: &Context<'_>,
+    boundary: &Boundary,
+    d: &mut Diagnostics,
+) -> Option<Scenario> {
     let doc = match yaml::parse_single(text) {
         Ok(doc) => doc,
         Err(p) => {
@@ -256,7 +270,7 @@ pub fn load(file: &Path, text: &str, ctx: &Context<'_>, d: &mut Diagnostics) -> 
         }
     };
     let raw: RawScenario = deserialize(&doc, &doc.value, "", file, d)?;
-    Some(resolve(file, &doc, raw, ctx, d))
+    Some(resolve(file, &doc, raw, ctx, boundary, d))
 }
 
 fn regex_ok(
@@ -303,6 +317,7 @@ fn resolve(
     doc: &Document,
     raw: RawScenario,
     ctx: &Context<'_>,
+    boundary: &Boundary,
     d: &mut Diagnostics,
 ) -> Scenario {
     if raw.api_version != API_VERSION {
@@ -442,6 +457,7 @@ fn resolve(
         applied_kinds: BTreeSet::new(),
         pushed: false,
         scenario_timeout: timeout,
+        boundary,
     };
     let main = steps(file, doc, "spec.steps", raw.spec.steps, &mut walk, d);
     let finally = steps(file, doc, "spec.finally", raw.spec.finally, &mut walk, d);
@@ -592,18 +608,21 @@ fn step(
                 Action::Apply { manifests: m }
             }
             (None, Some(rel)) => {
-                let path = file.parent().unwrap_or(Path::new(".")).join(&rel);
-                match std::fs::read_to_string(&path) {
+                let at = doc.value_pos(&format!("{ap}.file"));
+                let path = match walk.boundary.resolve(file, &rel) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        d.push(file, at, e);
+                        return None;
+                    }
+                };
+                match source::read_text(&path, source::MAX_CONFIG_BYTES) {
                     Ok(m) => {
                         check_manifests(&path, doc, "", &m, Some(&path), walk, d);
                         Action::Apply { manifests: m }
                     }
                     Err(e) => {
-                        d.push(
-                            file,
-                            doc.value_pos(&format!("{ap}.file")),
-                            format!("cannot read manifest file `{rel}`: {e}"),
-                        );
+                        d.push(file, at, format!("cannot read manifest file `{rel}`: {e}"));
                         return None;
                     }
                 }

@@ -39,8 +39,40 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), ReportError> {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
     let tmp = path.with_extension("tmp~");
-    std::fs::write(&tmp, text).map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    // Reports are a sink like any other: they pass the redaction layer.
+    let written = std::fs::write(&tmp, crate::redact::text(text).as_bytes())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        // A failed write leaves no partial temporary file behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
+    }
+    Ok(())
+}
+
+/// Mask secrets in every text file under `dir` (artifacts written by other programs, such as
+/// `kind export logs`). Files that are not UTF-8 are left alone; returns the files rewritten.
+pub fn redact_tree(dir: &Path) -> Vec<PathBuf> {
+    let mut rewritten = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file()
+                && let Ok(text) = std::fs::read_to_string(e.path())
+                && let std::borrow::Cow::Owned(clean) = crate::redact::text(&text)
+                && std::fs::write(e.path(), clean).is_ok()
+            {
+                rewritten.push(e.path());
+            }
+        }
+    }
+    rewritten
 }
 
 /// Write every report for `run` into `dir`.

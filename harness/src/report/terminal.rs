@@ -72,8 +72,15 @@ fn secs(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
 
-/// The one-line text of an event, or `None` for events that only move bars.
+/// The one-line text of an event, or `None` for events that only move bars. Secrets are masked
+/// and control characters escaped: nothing a cluster or a config file says can reach the
+/// terminal raw.
 pub fn line(event: &RunEvent) -> Option<String> {
+    let raw = raw_line(event)?;
+    Some(crate::errors::escape_controls(&crate::redact::text(&raw)).into_owned())
+}
+
+fn raw_line(event: &RunEvent) -> Option<String> {
     Some(match event {
         RunEvent::RunStarted {
             run_id,

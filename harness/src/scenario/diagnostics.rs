@@ -75,7 +75,7 @@ pub async fn capture<K: KubeOps>(
                 );
                 let path = objects_dir.join(file_name(key));
                 let text = serde_norway::to_string(&obj).unwrap_or_else(|e| format!("# {e}"));
-                if let Err(e) = std::fs::write(&path, text) {
+                if let Err(e) = std::fs::write(&path, crate::redact::text(&text).as_bytes()) {
                     let _ = writeln!(summary, "  cannot write `{}`: {e}", path.display());
                 }
             }
@@ -103,7 +103,10 @@ pub async fn capture<K: KubeOps>(
                     .to_string()
             });
             let text = serde_norway::to_string(&events).unwrap_or_default();
-            if let Err(e) = std::fs::write(dir.join("events.yaml"), text) {
+            if let Err(e) = std::fs::write(
+                dir.join("events.yaml"),
+                crate::redact::text(&text).as_bytes(),
+            ) {
                 let _ = writeln!(summary, "cannot write events: {e}");
             }
             if !events.is_empty() {

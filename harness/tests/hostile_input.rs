@@ -1,0 +1,253 @@
+//! Hostile input from the command line (issue 16): file references that would read a secret,
+//! alias bombs, FIFOs and devices, NUL bytes, a BOM, out-of-range durations, bad option values,
+//! a pathological `--cell` glob, multi-line messages and control characters. Each test drives
+//! the real binary and checks the exit code and every byte it printed.
+
+#[allow(unused_imports, clippy::type_complexity)]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const CANARY: &str = "ghp_hostileCanaryToken0123456789abcdef";
+
+const MATRIX: &str = r#"apiVersion: flux-compat/v1alpha1
+kind: Matrix
+kindVersion: v0.33.0
+kubernetes:
+  - minor: "1.37"
+    version: v1.37.0
+    nodeImage: kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5
+flux:
+  - version: v2.9.4
+components: [source-controller]
+channels:
+  - name: upstream
+    registry: ghcr.io/fluxcd
+    operatorVariant: upstream-alpine
+    fips: false
+    base: alpine
+    releases:
+      - flux: v2.9.4
+        IMAGES
+"#;
+
+const SCENARIO: &str = r#"apiVersion: flux-compat/v1alpha1
+kind: Scenario
+metadata:
+  name: smoke
+spec:
+  steps:
+    - apply:
+        APPLY
+    - waitFor: {apiVersion: v1, kind: ConfigMap, name: smoke}
+"#;
+
+const PINS: &str = "images:\n          source-controller: {tag: v1.9.4, digest: \"sha256:7802668f9555f16a40d89220f00047a1c354c13fc31f0a0c28bd7979ae76c307\"}";
+
+const MANIFEST: &str = "manifests: |\n          apiVersion: v1\n          kind: ConfigMap\n          metadata:\n            name: smoke";
+
+/// A project directory `<tmp>/project` with a matrix and one scenario, and a token file beside
+/// it (outside the project), as a user's checkout next to their secrets would look.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(images: &str, apply: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("project");
+        std::fs::create_dir_all(p.join("scenarios")).unwrap();
+        std::fs::write(p.join("matrix.yaml"), MATRIX.replace("IMAGES", images)).unwrap();
+        std::fs::write(
+            p.join("scenarios/smoke.yaml"),
+            SCENARIO.replace("APPLY", apply),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("token"), format!("{CANARY}\n")).unwrap();
+        Self { dir }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("project")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        flux_compat(
+            &self.root(),
+            args,
+            &[("FLUX_COMPAT_REGISTRY_TOKEN", CANARY)],
+        )
+    }
+}
+
+fn flux_compat(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(support::binary());
+    c.current_dir(dir)
+        .args(args)
+        .env_remove("FLUX_COMPAT_MATRIX")
+        .env_remove("FLUX_COMPAT_REGISTRY_TOKEN")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every problem line is `file:line:col: message` on one line; nothing else but the summary.
+fn assert_one_problem_per_line(err: &str) {
+    for l in err.lines() {
+        assert!(
+            l.starts_with("error: ")
+                || l.split(':')
+                    .nth(2)
+                    .is_some_and(|c| c.parse::<usize>().is_ok()),
+            "a line that is not one problem: {l:?}\nin:\n{err}"
+        );
+    }
+}
+
+// Item 1: a file reference cannot make the harness read and echo a secret.
+#[test]
+fn file_references_outside_the_project_are_refused_without_reading_them() {
+    for images in ["imagesFile: ../token", "imagesFile: /proc/self/environ"] {
+        let p = Project::new(images, MANIFEST);
+        let out = p.run(&["validate"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("points outside the project directory"),
+            "{err}"
+        );
+        assert!(!err.contains(CANARY), "the token leaked: {err}");
+        assert!(!err.contains("PATH="), "the environment leaked: {err}");
+        assert_one_problem_per_line(&err);
+    }
+    let p = Project::new(PINS, "file: ../../token");
+    let out = p.run(&["validate"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("scenarios/smoke.yaml:8:15: `../../token` points outside"),
+        "{err}"
+    );
+    assert!(!err.contains(CANARY), "{err}");
+    // Explicitly allowed, the file is parsed: the token inside is masked all the same.
+    let out = p.run(&["--allow-outside-project", "validate"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains(CANARY), "{err}");
+}
+
+// Item 1: a file inside the project that is not what it claims quotes at most one short line.
+#[test]
+fn a_parsed_file_is_quoted_by_at_most_one_sanitised_line() {
+    let p = Project::new("imagesFile: notes.txt", MANIFEST);
+    let long = "y".repeat(300);
+    std::fs::write(
+        p.root().join("notes.txt"),
+        format!("first line {long}\nsecond line\u{1b}[2J\nthird\n"),
+    )
+    .unwrap();
+    let out = p.run(&["validate"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        !err.contains("second line") && !err.contains('\u{1b}'),
+        "{err}"
+    );
+    assert!(err.lines().all(|l| l.len() < 400), "{err}");
+    assert_one_problem_per_line(&err);
+}
+
+// Item 5: alias bombs, FIFOs, devices, NUL bytes and a BOM.
+#[test]
+fn alias_bombs_are_bounded_with_a_clear_error() {
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let prev = (b'a' + i - 1) as char;
+        let cur = (b'a' + i) as char;
+        bomb.push_str(&format!(
+            "{cur}: &{cur} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+        ));
+    }
+    assert!(bomb.len() < 1500);
+    let p = Project::new(PINS, MANIFEST);
+    std::fs::write(p.root().join("matrix.yaml"), &bomb).unwrap();
+    let out = p.run(&["validate"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("alias expansion exceeds"), "{err}");
+    // The same inside `apply.manifests`.
+    let inner: String = bomb.lines().map(|l| format!("          {l}\n")).collect();
+    let p = Project::new(PINS, &format!("manifests: |\n{inner}"));
+    let out = p.run(&["validate"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("alias expansion exceeds"), "{err}");
+}
+
+#[test]
+fn fifos_devices_nul_bytes_and_huge_files_are_refused_and_a_bom_is_fine() {
+    let p = Project::new(PINS, MANIFEST);
+    let out = p.run(&["--matrix", "/dev/zero", "validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("character device"),
+        "{}",
+        stderr(&out)
+    );
+
+    let fifo = p.root().join("fifo.yaml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = Command::new(support::binary())
+        .current_dir(p.root())
+        .args(["--matrix", "fifo.yaml", "validate"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`--matrix FIFO` hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(2));
+
+    let text = std::fs::read_to_string(p.root().join("matrix.yaml")).unwrap();
+    let nul = text.replacen("kind: Matrix", "kind: Matrix\0", 1);
+    std::fs::write(p.root().join("matrix.yaml"), &nul).unwrap();
+    let out = p.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("matrix.yaml:2:13: cannot read file: it holds a NUL byte"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(p.root().join("matrix.yaml"), format!("\u{feff}{text}")).unwrap();
+    let out = p.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let f = std::fs::File::create(p.root().join("matrix.yaml")).unwrap();
+    f.set_len(5 << 20).unwrap();
+    let out = p.run(&["validate"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("larger than the limit"),
+        "{}",
+        stderr(&out)
+    );
+}
