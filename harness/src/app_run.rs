@@ -70,11 +70,14 @@ impl Engines {
         };
         Self {
             fixtures: Some(fixtures),
-            flux: Some(Arc::new(crate::runner::flux_stage::ChannelStage::new(
-                matrix.clone(),
-                manifests,
-                username.clone(),
-            ))),
+            flux: Some(Arc::new(
+                crate::runner::flux_stage::ChannelStage::new(
+                    matrix.clone(),
+                    manifests,
+                    username.clone(),
+                )
+                .replacing_existing(args.replace_existing_flux),
+            )),
             fips: Some(Arc::new(crate::runner::fips_stage::FipsStage {
                 matrix,
                 registry_username: username,

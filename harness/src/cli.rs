@@ -98,6 +98,11 @@ pub struct RunArgs {
     /// Print everything the run would create and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Install over a Flux that this run did not create (existing clusters). Without it such an
+    /// install is refused and the message lists what it would replace; with it those objects
+    /// are overwritten, labelled with the run and removed at teardown.
+    #[arg(long)]
+    pub replace_existing_flux: bool,
     /// Flux install manifests from a local directory `<DIR>/<version>/install.yaml` instead of
     /// the Flux GitHub release (air-gapped runs).
     #[arg(long, value_name = "DIR")]

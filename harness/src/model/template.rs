@@ -58,6 +58,10 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "name of the Secret holding fixture credentials (username/password)",
     ),
     (
+        "fixtures.pushSecret",
+        "name of the Secret holding `ca.crt` and credentials that may also push (for `ImageUpdateAutomation`)",
+    ),
+    (
         "git.lastCommit",
         "the commit SHA the scenario's latest `gitPush` created (only after a `gitPush` step)",
     ),

@@ -460,11 +460,17 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
             // Registered before creation starts: an interrupted `kind create` leaves a
             // half-made cluster that must go too.
             let (p, s) = (provider.clone(), spec.clone());
-            sh.registry.register(
-                &cell.id,
-                format!("delete cluster `{}`", spec.name),
-                move || Box::pin(async move { p.down(&s).await.map_err(|e| e.chain()) }),
-            );
+            // An existing cluster is never deleted: only what this run created in it goes.
+            let label = match provider.kind() {
+                "existing" => format!(
+                    "remove what run `{}` created in the existing cluster",
+                    spec.run_id
+                ),
+                _ => format!("delete cluster `{}`", spec.name),
+            };
+            sh.registry.register(&cell.id, label, move || {
+                Box::pin(async move { p.down(&s).await.map_err(|e| e.chain()) })
+            });
             let create = async {
                 let _permit = sh
                     .creates
