@@ -96,6 +96,10 @@ pub struct Options {
     pub script: Script,
     /// Serve https with a throwaway CA (put into the kubeconfig), like a kind API server.
     pub tls: bool,
+    /// A validating admission webhook denies every Secret and echoes the object in its message,
+    /// as policy engines' denials do (`admission webhook "..." denied the request: ...`): the
+    /// harness must keep every encoding of the token out of what it prints and writes.
+    pub admission_echo: bool,
 }
 
 impl Default for Options {
@@ -105,6 +109,7 @@ impl Default for Options {
             bookmark_interval: Duration::from_millis(500),
             script: Script::default(),
             tls: false,
+            admission_echo: false,
         }
     }
 }
@@ -152,6 +157,7 @@ impl ApiServer {
             health: health.clone(),
             version: options.version,
             bookmark_interval: options.bookmark_interval,
+            admission_echo: options.admission_echo,
         });
         let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let tls = options.tls.then(tls::serving);
