@@ -125,6 +125,41 @@ fn registry_token(args: &RunArgs) -> Result<Option<Secret>, String> {
     }
 }
 
+/// Longest run id: it is part of every cluster name, which kind and Docker limit.
+pub const MAX_RUN_ID: usize = 32;
+
+/// Option values checked before anything is downloaded, started or created.
+fn check_options(args: &RunArgs, run_id: &str) -> Result<(), String> {
+    if run_id.is_empty() || run_id.len() > MAX_RUN_ID {
+        return Err(format!(
+            "run id must be 1 to {MAX_RUN_ID} characters, got {}",
+            run_id.len()
+        ));
+    }
+    if crate::cluster::names::sanitise(run_id) != run_id {
+        return Err(format!(
+            "run id `{}` may contain only lower-case letters, digits, `.` and `-`",
+            crate::errors::escape_controls(run_id)
+        ));
+    }
+    if let Some(sha) = &args.install_kind_sha256
+        && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(format!(
+            "`--install-kind-sha256` must be 64 hex digits (the sha256 of the kind release binary), got `{}`",
+            crate::errors::escape_controls(sha)
+        ));
+    }
+    if let Ok(host) = std::env::var(crate::runner::fixture_stage::ADVERTISE_ENV) {
+        crate::fixtures::cli::check_host(&host)
+            .map_err(|e| format!("{}: {e}", crate::runner::fixture_stage::ADVERTISE_ENV))?;
+    }
+    if args.jobs == Some(0) {
+        return Err("`--jobs` must be at least 1".into());
+    }
+    Ok(())
+}
+
 /// The user name sent with the registry token.
 pub fn registry_username() -> String {
     std::env::var("FLUX_COMPAT_REGISTRY_USERNAME").unwrap_or_else(|_| "flux-compat".to_string())
@@ -165,10 +200,8 @@ pub fn run(
         return crate::app::usage_error("the selection matches no cell");
     }
     let run_id = args.run_id.clone().unwrap_or_else(runner::new_run_id);
-    if crate::cluster::names::sanitise(&run_id) != run_id {
-        return crate::app::usage_error(format!(
-            "run id `{run_id}` may contain only lower-case letters, digits, `.` and `-`"
-        ));
+    if let Err(e) = check_options(args, &run_id) {
+        return crate::app::usage_error(e);
     }
     let m = &loaded.matrix;
     let engines = engines(&loaded, args);

@@ -251,3 +251,89 @@ fn fifos_devices_nul_bytes_and_huge_files_are_refused_and_a_bom_is_fine() {
         stderr(&out)
     );
 }
+
+// Item 6: option values are checked up front, before any download or cluster; provider paths
+// are relative to the matrix; an empty context is refused.
+#[test]
+fn option_values_are_validated_before_anything_runs() {
+    let p = Project::new(PINS, MANIFEST);
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["run", "--run-id", ""],
+            "run id must be 1 to 32 characters",
+        ),
+        (
+            &["run", "--run-id", &"r".repeat(40)],
+            "run id must be 1 to 32 characters",
+        ),
+        (
+            &["run", "--install-kind-sha256", "not-a-sha"],
+            "must be 64 hex digits",
+        ),
+        (&["run", "--jobs", "0"], "`--jobs` must be at least 1"),
+        (
+            &["fixtures", "serve", "--advertise", "bad host!"],
+            "neither an IP address nor a DNS name",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = p.run(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let out = flux_compat(
+        &p.root(),
+        &["run", "--dry-run"],
+        &[("FLUX_COMPAT_FIXTURES_ADVERTISE", "10.0.0.1;rm -rf")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let matrix = std::fs::read_to_string(p.root().join("matrix.yaml")).unwrap();
+    let bad = matrix.replace("kindVersion: v0.33.0", "kindVersion: vlatest")
+        + "providers:\n  - {name: lts, type: existing, context: \"\", kubernetes: \"1.37\"}\ntimeouts:\n  install: 200000000000y\n";
+    std::fs::write(p.root().join("matrix.yaml"), bad).unwrap();
+    let out = p.run(&["validate"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("kind version `vlatest` must look like `v0.33.0`"),
+        "{err}"
+    );
+    assert!(err.contains("non-empty `context`"), "{err}");
+    assert!(err.contains("longer than the maximum"), "{err}");
+
+    let good = matrix
+        + "providers:\n  - {name: lts, type: existing, context: lts, kubeconfig: kube/config, kubernetes: \"1.37\"}\n";
+    std::fs::write(p.root().join("matrix.yaml"), good).unwrap();
+    // Run from elsewhere: the kubeconfig still resolves next to the matrix, not the cwd.
+    let matrix_path = p.root().join("matrix.yaml");
+    let out = flux_compat(
+        p.dir.path(),
+        &[
+            "--matrix",
+            matrix_path.to_str().unwrap(),
+            "run",
+            "--dry-run",
+            "--provider",
+            "lts",
+        ],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let expected = p.root().join("kube/config");
+    assert!(
+        stdout.contains(&format!("`{}`", expected.display())),
+        "the kubeconfig is relative to the matrix: {stdout}"
+    );
+}
+
+// Item 7: a pathological `--cell` glob finishes (the step bound is a unit test of the matcher).
+#[test]
+fn a_pathological_cell_glob_returns() {
+    let p = Project::new(PINS, MANIFEST);
+    let out = p.run(&["plan", "--cell", "**************a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("matches no cell"));
+}

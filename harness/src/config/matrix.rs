@@ -187,6 +187,24 @@ pub fn is_name(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Longest timeout accepted anywhere: longer is a typo, and arithmetic on it must not overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Parse a timeout: a positive humantime duration of at most [`MAX_TIMEOUT`].
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(v) if v.is_zero() => Err(format!("timeout `{s}` must be greater than zero")),
+        Ok(v) if v > MAX_TIMEOUT => Err(format!(
+            "timeout `{s}` is longer than the maximum of {}",
+            humantime::format_duration(MAX_TIMEOUT)
+        )),
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!(
+            "`{s}` is not a duration ({e}); expected e.g. `90s`, `5m`"
+        )),
+    }
+}
+
 fn duration(
     doc: &Document,
     file: &Path,
@@ -197,25 +215,10 @@ fn duration(
 ) -> Duration {
     match raw {
         None => default,
-        Some(s) => match humantime::parse_duration(s) {
-            Ok(v) if !v.is_zero() => v,
-            Ok(_) => {
-                d.push(
-                    file,
-                    doc.value_pos(path),
-                    format!("timeout `{s}` must be greater than zero"),
-                );
-                default
-            }
-            Err(e) => {
-                d.push(
-                    file,
-                    doc.value_pos(path),
-                    format!("`{s}` is not a duration ({e}); expected e.g. `90s`, `5m`"),
-                );
-                default
-            }
-        },
+        Some(s) => parse_timeout(s).unwrap_or_else(|e| {
+            d.push(file, doc.value_pos(path), e);
+            default
+        }),
     }
 }
 
@@ -277,7 +280,11 @@ fn resolve(
             format!("unexpected kind `{}`; expected `Matrix`", raw.kind),
         );
     }
-    if !raw.kind_version.starts_with('v') {
+    if !raw
+        .kind_version
+        .strip_prefix('v')
+        .is_some_and(|v| semver::Version::parse(v).is_ok())
+    {
         d.push(
             file,
             doc.value_pos("kindVersion"),
@@ -609,8 +616,9 @@ fn resolve(
                 let kind = match p.kind.as_str() {
                     "kind" => ProviderKind::Kind,
                     "existing" => {
-                        let Some(context) = p.context.clone() else {
-                            d.push(file, doc.pos(&pp), "an `existing` provider needs an explicit `context`: flux-compat never uses the current context");
+                        let Some(context) = p.context.clone().filter(|c| !c.trim().is_empty())
+                        else {
+                            d.push(file, doc.pos(&pp), "an `existing` provider needs an explicit, non-empty `context`: flux-compat never uses the current context");
                             continue;
                         };
                         let Some(minor) = p.kubernetes.as_ref() else {
@@ -629,7 +637,14 @@ fn resolve(
                             }
                         };
                         ProviderKind::Existing {
-                            kubeconfig: p.kubeconfig.as_ref().map(PathBuf::from),
+                            // Relative to the matrix file like every other path; `~` is home.
+                            kubeconfig: p.kubeconfig.as_ref().map(|k| {
+                                if k.starts_with('~') || Path::new(k).is_absolute() {
+                                    PathBuf::from(k)
+                                } else {
+                                    base_dir.join(k)
+                                }
+                            }),
                             context,
                             kubernetes,
                         }

@@ -286,9 +286,22 @@ fn regex_ok(
         d.push(
             file,
             doc.value_pos(path),
-            format!("`{p}` is not a valid regular expression: {e}"),
+            format!(
+                "`{p}` is not a valid regular expression: {}",
+                regex_reason(&e)
+            ),
         );
     }
+}
+
+/// The one-line reason of a regex error (its display spans lines: the pattern, a caret, the
+/// reason).
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.lines().map(str::trim).collect::<Vec<_>>().join(" "))
 }
 
 fn parse_timeout(
@@ -299,14 +312,10 @@ fn parse_timeout(
     d: &mut Diagnostics,
 ) -> Option<Duration> {
     let s = raw.as_ref()?;
-    match humantime::parse_duration(s) {
-        Ok(v) if !v.is_zero() => Some(v),
-        _ => {
-            d.push(
-                file,
-                doc.value_pos(path),
-                format!("`{s}` is not a positive duration; expected e.g. `90s`, `5m`"),
-            );
+    match super::matrix::parse_timeout(s) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            d.push(file, doc.value_pos(path), e);
             None
         }
     }
@@ -1330,6 +1339,25 @@ mod tests {
                 .any(|m| m.contains("s.yaml:9:9: manifest: object is missing `apiVersion`")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn regex_and_template_mistakes_are_one_problem_per_line() {
+        let p = problems(&format!(
+            "{HEAD}  - expectFailure: {{kind: Kustomization, name: a, message: \"(unclosed\"}}\n  - waitFor: {{kind: Kustomization, name: \"${{{{ namespace\", condition: Ready, message: \"${{{{ nope }}}}\"}}\n"
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.contains("not a valid regular expression: unclosed group")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|m| m.contains("unclosed `${{`")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("unknown template variable `nope`")),
+            "{p:?}"
+        );
+        assert!(p.iter().all(|m| !m.contains('\n')), "{p:?}");
     }
 
     #[test]
