@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 secs="${1:-600}"
 shift || true
-all=(matrix scenario template oci_manifest git_request clienthello go_buildinfo)
+all=(matrix scenario template fixture_requests clienthello go_buildinfo)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -38,14 +38,13 @@ seed() {
     template)
       grep -h '\${{' scenarios/*.yaml | head -200 > "$dir/lines.txt" || true
       printf 'a ${{ namespace }} b ${{ nope }}\n${{ unclosed\n${{ fixtures.gitUrl }}/x' > "$dir/mixed.txt" ;;
-    oci_manifest)
+    fixture_requests)
       printf '\x00{"schemaVersion":2,"config":{"digest":"sha256:%064d"},"layers":[{"digest":"sha256:%064d"}]}' 0 1 > "$dir/manifest.json"
       printf '\x01{"schemaVersion":2,"manifests":[{"digest":"sha256:%064d"}]}' 2 > "$dir/index.json"
-      printf '\x02x/manifests/blobs/sha256:1' > "$dir/route.txt" ;;
-    git_request)
-      printf 'app.git/info/refs' > "$dir/refs.txt"
-      printf 'Status: 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n\r\n' > "$dir/cgi.txt"
-      printf 'Basic Zmx1eDpzM2NyZXQ=' > "$dir/auth.txt" ;;
+      printf '\x04x/manifests/blobs/sha256:1' > "$dir/route.txt"
+      printf '\x02app.git/info/refs\nStatus: 200 OK\r\nContent-Type: application/x-git-upload-pack-advertisement\r\n\r\n' > "$dir/git.txt"
+      printf '\x03Basic Zmx1eDpzM2NyZXQ=' > "$dir/auth.txt"
+      printf '\x03service=git-upload-pack&n=1%%2F2&x=%%zz' > "$dir/query.txt" ;;
     clienthello) cp fixtures/clienthello-corpus/*.bin "$dir/" ;;
     go_buildinfo) find fixtures/inspect-corpus -type f ! -name '*.py' -exec cp {} "$dir/" \; ;;
   esac

@@ -171,7 +171,7 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
                 );
                 outcome_code(&run)
             }
-            Err(e) => usage_error(e),
+            Err(e) => usage_error(crate::errors::chain(&e)),
         },
         ReportCommand::Schema => {
             print!("{}", report::RESULTS_SCHEMA_JSON);
@@ -191,7 +191,7 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
                     crate::eprintln_redacted!("wrote {}", dir.display());
                     outcome_code(&run)
                 }
-                Err(e) => usage_error(e),
+                Err(e) => usage_error(crate::errors::chain(&e)),
             }
         }
     }

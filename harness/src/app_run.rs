@@ -234,6 +234,12 @@ pub fn run(
         .report_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    if !args.dry_run
+        && let Err(e) = crate::report::files::check_writable(&report_dir)
+    {
+        // Before any cluster exists: a run whose reports cannot be written is not worth starting.
+        return crate::app::usage_error(chain(&e));
+    }
     let work = match tempfile::Builder::new()
         .prefix(&format!("flux-compat-{run_id}-"))
         .tempdir()
@@ -392,11 +398,16 @@ pub fn run(
                 crate::eprintln_redacted!("error: {}", chain(&e));
             }
         }
-        for e in writer.errors() {
+        let write_errors = writer.errors();
+        for e in &write_errors {
             crate::eprintln_redacted!("error: {e}");
         }
         crate::eprintln_redacted!("reports: {}", report_dir.display());
-        crate::app::outcome_code(&result)
+        match crate::app::outcome_code(&result) {
+            // Reports that could not be written are no evidence: never a pass.
+            exit::OK if !write_errors.is_empty() => exit::FAILED,
+            code => code,
+        }
     })
 }
 

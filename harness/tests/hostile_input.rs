@@ -337,3 +337,95 @@ fn a_pathological_cell_glob_returns() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("matches no cell"));
 }
+
+fn shard(dir: &Path, name: &str, cells: &[&str], started: &str) -> PathBuf {
+    use flux_compat::model::{CellResult, RunResult, Status};
+    let mut run = RunResult::new("r", started.to_string());
+    run.finished_at = Some("2026-01-01T01:00:00Z".into());
+    for id in cells {
+        run.cells.push(CellResult {
+            id: id.to_string(),
+            kubernetes_minor: "1.37".into(),
+            kubernetes_version: None,
+            node_image: None,
+            channel: "upstream".into(),
+            flux_version: "v2.9.4".into(),
+            provider: "kind".into(),
+            status: Status::Pass,
+            message: None,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_ms: 1,
+            properties: Default::default(),
+            phases: vec![],
+            scenarios: vec![],
+        });
+    }
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("results.json"), serde_json::to_string(&run).unwrap()).unwrap();
+    d
+}
+
+// Item 12: `report merge` refusals, failed writes with their cause and no temporary file left,
+// and a report directory that cannot be written stops `run` before any cluster.
+#[test]
+fn report_merge_refuses_bad_inputs_and_failed_writes_say_why() {
+    let p = Project::new(PINS, MANIFEST);
+    let d = p.dir.path();
+    let a = shard(d, "a", &["c1"], "2026-01-01T00:00:00Z");
+    let b = shard(d, "b", &["c2"], "2026-01-01T00:00:00Z");
+    let dup = shard(d, "dup", &["c3", "c3"], "2026-01-01T00:00:00Z");
+    let bad_time = shard(d, "bad-time", &["c4"], "yesterday");
+    let merge = |args: &[&Path]| {
+        let mut v: Vec<&str> = vec!["report", "merge"];
+        v.extend(args.iter().map(|x| x.to_str().unwrap()));
+        p.run(&v)
+    };
+    let ok = merge(&[&a, &b, Path::new("-o"), &d.join("merged")]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+
+    let out = merge(&[&a, &b, Path::new("-o"), &a]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is one of the inputs"),
+        "{}",
+        stderr(&out)
+    );
+    let out = merge(&[&a, &dup, Path::new("-o"), &d.join("m2")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cell `c3` appears twice in"),
+        "{}",
+        stderr(&out)
+    );
+    let out = merge(&[&a, &bad_time, Path::new("-o"), &d.join("m3")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`startedAt` is `yesterday`, not an RFC 3339 timestamp"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The output's results.json is a directory: the write fails, says why, leaves nothing.
+    let blocked = d.join("blocked");
+    std::fs::create_dir_all(blocked.join("results.json")).unwrap();
+    let out = merge(&[&a, &b, Path::new("-o"), &blocked]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Is a directory"),
+        "the cause: {}",
+        stderr(&out)
+    );
+    let left: Vec<_> = std::fs::read_dir(&blocked)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("results.json")]);
+
+    // `run` checks its report directory before anything else (a file in the way here).
+    std::fs::write(d.join("not-a-dir"), "").unwrap();
+    let dir = d.join("not-a-dir/reports");
+    let out = p.run(&["run", "--report-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot write"), "{}", stderr(&out));
+}

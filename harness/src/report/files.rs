@@ -14,7 +14,7 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -27,6 +27,16 @@ pub enum ReportError {
         first: PathBuf,
         second: PathBuf,
     },
+    #[error("cell `{cell}` appears twice in `{path}`")]
+    DuplicateInShard { cell: String, path: PathBuf },
+    #[error("`{path}`: `{field}` is `{value}`, not an RFC 3339 timestamp")]
+    BadTimestamp {
+        path: PathBuf,
+        field: &'static str,
+        value: String,
+    },
+    #[error("the output directory `{0}` is one of the inputs; merge into another directory")]
+    OutputIsInput(PathBuf),
 }
 
 /// Write `text` to `path` atomically.
@@ -75,6 +85,18 @@ pub fn redact_tree(dir: &Path) -> Vec<PathBuf> {
     rewritten
 }
 
+/// Check, before anything runs, that reports can be written into `dir` (created if missing).
+pub fn check_writable(dir: &Path) -> Result<(), ReportError> {
+    let probe = dir.join(".flux-compat-write-check");
+    let err = |source| ReportError::Write {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    std::fs::write(&probe, b"").map_err(err)?;
+    std::fs::remove_file(&probe).map_err(err)
+}
+
 /// Write every report for `run` into `dir`.
 pub fn write_all(dir: &Path, run: &RunResult) -> Result<(), ReportError> {
     let json = serde_json::to_string_pretty(run).expect("results serialise");
@@ -93,6 +115,26 @@ pub fn read_results(path: &Path) -> Result<RunResult, ReportError> {
         path: path.to_path_buf(),
         message: format!("line {} column {}: {e}", e.line(), e.column()),
     })?;
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let bad_time = |field: &'static str, value: &str| ReportError::BadTimestamp {
+        path: path.to_path_buf(),
+        field,
+        value: crate::errors::escape_controls(value).into_owned(),
+    };
+    for (field, value) in std::iter::once(("startedAt", Some(&run.started_at)))
+        .chain(std::iter::once(("finishedAt", run.finished_at.as_ref())))
+        .chain(
+            run.cells
+                .iter()
+                .map(|c| ("cells[].startedAt", Some(&c.started_at))),
+        )
+    {
+        if let Some(v) = value
+            && time::OffsetDateTime::parse(v, rfc3339).is_err()
+        {
+            return Err(bad_time(field, v));
+        }
+    }
     if run.schema != RESULTS_SCHEMA {
         return Err(ReportError::Parse {
             path: path.to_path_buf(),
