@@ -96,26 +96,58 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime starts")
 }
 
-/// Cancel `token` on Ctrl-C or SIGTERM.
-fn on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
+/// Ctrl-C or SIGTERM, from the moment this is called (the streams are registered at once, so a
+/// signal that arrives early is not lost to the default action).
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Self {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    async fn next(&mut self) {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
+    }
+}
+
+/// Cancel `token` on the first Ctrl-C or SIGTERM: cells stop and everything is torn down. A second
+/// one stops within moments: it says what may be left (`left`) and how to remove it, removes the
+/// scratch directories and exits 130 without waiting for teardown.
+fn on_signals(token: CancellationToken, left: Option<String>) {
+    let Some(mut signals) = Signals::register() else {
+        return;
+    };
+    tokio::spawn(async move {
+        signals.next().await;
         token.cancel();
+        signals.next().await;
+        crate::eprintln_redacted!(
+            "interrupted again: exiting now without waiting for teardown{}",
+            left.map(|l| format!("; {l}")).unwrap_or_default()
+        );
+        crate::scratch::remove_all();
+        std::process::exit(i32::from(exit::INTERRUPTED));
     });
+}
+
+/// What an interrupted teardown of run `run_id` may leave, and the command that removes it.
+fn leftovers(run_id: &str) -> String {
+    format!(
+        "kind clusters and image-cache containers named `{}{run_id}-*` may be left: remove them with `flux-compat gc`; in existing clusters, objects labelled `{}={run_id}` may be left: remove them with `kubectl delete namespace,customresourcedefinition,clusterrole,clusterrolebinding -l {}={run_id}`",
+        crate::cluster::names::PREFIX,
+        crate::flux::install::RUN_LABEL,
+        crate::flux::install::RUN_LABEL,
+    )
 }
 
 fn registry_token(args: &RunArgs) -> Result<Option<Secret>, String> {
@@ -240,6 +272,14 @@ pub fn run(
         // Before any cluster exists: a run whose reports cannot be written is not worth starting.
         return crate::app::usage_error(chain(&e));
     }
+    // Signals are taken over before the first scratch directory exists, so no interrupt can
+    // leave one behind.
+    let rt = runtime();
+    let cancel = CancellationToken::new();
+    {
+        let _entered = rt.enter();
+        on_signals(cancel.clone(), Some(leftovers(&run_id)));
+    }
     let work = match tempfile::Builder::new()
         .prefix(&format!("flux-compat-{run_id}-"))
         .tempdir()
@@ -250,6 +290,7 @@ pub fn run(
             return exit::PREREQUISITE;
         }
     };
+    crate::scratch::register(work.path());
     let cfg = RunConfig {
         run_id: run_id.clone(),
         report_dir: report_dir.clone(),
@@ -273,9 +314,7 @@ pub fn run(
         .iter()
         .any(|p| used.contains(p.name.as_str()) && matches!(p.kind, ProviderKind::Kind));
 
-    runtime().block_on(async {
-        let cancel = CancellationToken::new();
-        on_signals(cancel.clone());
+    let code = rt.block_on(async {
         let mut kind_provider = KindProvider::new(KindCli {
             program: args.kind.clone(),
             env: Vec::new(),
@@ -408,7 +447,12 @@ pub fn run(
             exit::OK if !write_errors.is_empty() => exit::FAILED,
             code => code,
         }
-    })
+    });
+    // Blocking work of an interrupted start may outlive its future: wait for it, then sweep.
+    drop(rt);
+    drop(work);
+    crate::scratch::remove_all();
+    code
 }
 
 fn print_dry_run(
@@ -470,7 +514,13 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
     };
     runtime().block_on(async move {
         let cancel = CancellationToken::new();
-        on_signals(cancel.clone());
+        on_signals(
+            cancel.clone(),
+            Some(
+                "kind clusters named `flux-compat-*` may be left: run `flux-compat gc` again"
+                    .into(),
+            ),
+        );
         match crate::cluster::gc::gc(&cli, None, args.dry_run, Duration::from_secs(300), &cancel)
             .await
         {

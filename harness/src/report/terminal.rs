@@ -146,7 +146,8 @@ fn raw_line(event: &RunEvent) -> Option<String> {
                 .unwrap_or_default()
         ),
         RunEvent::Interrupted => {
-            "interrupted: stopping cells and deleting everything created".to_string()
+            "interrupted: stopping cells and removing everything created (Ctrl-C again to exit now)"
+                .to_string()
         }
         RunEvent::RunFinished { result } => {
             let c = result.case_counts();
