@@ -429,3 +429,83 @@ fn report_merge_refuses_bad_inputs_and_failed_writes_say_why() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("cannot write"), "{}", stderr(&out));
 }
+
+async fn plane() -> flux_compat::fixtures::Plane {
+    flux_compat::fixtures::Plane::start(flux_compat::fixtures::PlaneConfig::loopback(
+        support::root().join("fixtures"),
+    ))
+    .await
+    .unwrap()
+}
+
+fn client(plane: &flux_compat::fixtures::Plane, from: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .http1_only()
+        .local_address(std::net::IpAddr::from(from))
+        .add_root_certificate(reqwest::Certificate::from_pem(plane.ca_pem().as_bytes()).unwrap())
+        .build()
+        .unwrap()
+}
+
+// Item 8: one client's abandoned uploads cannot lock everyone else out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_uploads_are_capped_per_client() {
+    let plane = plane().await;
+    let url = format!(
+        "https://{}/v2/app/blobs/uploads/",
+        plane.endpoints().address
+    );
+    let abuser = client(&plane, [127, 0, 0, 1]);
+    let mut codes = Vec::new();
+    for _ in 0..40 {
+        codes.push(abuser.post(&url).send().await.unwrap().status().as_u16());
+    }
+    assert!(codes[..32].iter().all(|c| *c == 202), "{codes:?}");
+    assert!(codes[32..].iter().all(|c| *c == 429), "{codes:?}");
+    let other = client(&plane, [127, 0, 0, 2]);
+    assert_eq!(
+        other.post(&url).send().await.unwrap().status().as_u16(),
+        202
+    );
+    plane.stop().await;
+}
+
+// Item 8: git requests whose body never arrives give their backend slot back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_git_bodies_do_not_starve_git() {
+    let plane = plane().await;
+    let url = format!("{}/app.git/git-upload-pack", plane.endpoints().git);
+    let c = client(&plane, [127, 0, 0, 3]);
+    let mut stalled = Vec::new();
+    for _ in 0..flux_compat::fixtures::git::MAX_BACKENDS + 6 {
+        let body = reqwest::Body::wrap_stream(futures::stream::pending::<
+            Result<Vec<u8>, std::io::Error>,
+        >());
+        let req = c
+            .post(&url)
+            .header("content-type", "application/x-git-upload-pack-request")
+            .body(body);
+        stalled.push(tokio::spawn(req.send()));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ca = plane.ca_file().to_path_buf();
+    let git = tokio::process::Command::new(support::require("git"))
+        .args(["ls-remote", &format!("{}/app.git", plane.endpoints().git)])
+        .env("GIT_SSL_CAINFO", &ca)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), git)
+        .await
+        .expect("git starved by stalled request bodies")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for s in stalled {
+        s.abort();
+    }
+    plane.stop().await;
+}
