@@ -280,10 +280,10 @@ fn resolve(
             format!("unexpected kind `{}`; expected `Matrix`", raw.kind),
         );
     }
-    if !raw
+    if raw
         .kind_version
         .strip_prefix('v')
-        .is_some_and(|v| semver::Version::parse(v).is_ok())
+        .is_none_or(|v| semver::Version::parse(v).is_err())
     {
         d.push(
             file,
