@@ -182,8 +182,12 @@ fn owned_by_run(labels: Option<&BTreeMap<String, String>>, run_id: Option<&str>)
 }
 
 /// Flux objects in the cluster that this run did not create: the install namespace, Flux CRDs
-/// and controller Deployments. Empty on a fresh cluster.
+/// and controller Deployments. Empty on a fresh cluster, and when there is no run to own them.
 async fn existing_flux(kube: &Kube, req: &InstallRequest<'_>) -> Result<Vec<String>, InstallError> {
+    // Without a run there is no owner to compare with (library callers installing directly).
+    if req.run_id.is_none() {
+        return Ok(Vec::new());
+    }
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -227,7 +231,8 @@ async fn existing_flux(kube: &Kube, req: &InstallRequest<'_>) -> Result<Vec<Stri
         .into_iter()
         .filter(|c| !owned_by_run(c.metadata.labels.as_ref(), req.run_id))
         .filter_map(|c| c.metadata.name)
-        .filter(|n| n.ends_with(".toolkit.fluxcd.io") || n.ends_with(".fluxcd.controlplane.io"))
+        // The Flux Operator's own CRDs are its prerequisite, not an installed Flux.
+        .filter(|n| n.ends_with(".toolkit.fluxcd.io"))
         .collect();
     if !foreign.is_empty() {
         found.push(format!(
