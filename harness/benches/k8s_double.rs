@@ -92,6 +92,8 @@ fn install_and_verify(c: &mut Criterion) {
                             credentials: None,
                             namespace: "flux-system",
                             timeout: Duration::from_secs(30),
+                            run_id: None,
+                            replace_existing: false,
                         },
                     )
                     .await

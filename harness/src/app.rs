@@ -26,21 +26,27 @@ pub fn init_logging(global: &GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("flux_compat={level}")));
+    // Every log line, the Kubernetes client's own at any `RUST_LOG` level included, passes the
+    // redaction layer; colour only on a terminal and without NO_COLOR.
+    use std::io::IsTerminal;
+    let colour = std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .with_writer(|| crate::redact::Writer(std::io::stderr()))
+        .with_ansi(colour)
         .try_init();
 }
 
 /// A usage problem: print it and return the usage exit code.
 pub fn usage_error(message: impl std::fmt::Display) -> u8 {
-    eprintln!("error: {message}");
+    crate::eprintln_redacted!("error: {message}");
     exit::USAGE
 }
 
 /// Run a parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
+    // A token in the default variable is masked by every command, even those that never use it.
+    let _ = crate::runner::secret::Secret::from_env("FLUX_COMPAT_REGISTRY_TOKEN");
     match cli.command {
         Command::Validate(args) => validate(&cli.global, &args),
         Command::Plan(args) => plan_cmd(&cli.global, &args),
@@ -61,11 +67,11 @@ pub fn load_config(global: &GlobalArgs) -> Result<Loaded, u8> {
         matrix: global.matrix.clone(),
         scenarios_dir: global.scenarios_dir.clone(),
     };
-    config::load(&sources).map_err(|problems| {
+    config::load_with(&sources, global.allow_outside_project).map_err(|problems| {
         for p in &problems {
-            eprintln!("{p}");
+            crate::eprintln_redacted!("{p}");
         }
-        eprintln!("error: {} problem(s) in the configuration", problems.len());
+        crate::eprintln_redacted!("error: {} problem(s) in the configuration", problems.len());
         exit::USAGE
     })
 }
@@ -86,8 +92,8 @@ fn validate(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
         loaded.scenarios.len()
     );
     if args.config_only {
-        eprintln!("{summary}");
-        eprintln!(
+        crate::eprintln_redacted!("{summary}");
+        crate::eprintln_redacted!(
             "note: scenario manifests were not checked against the Flux CRDs (--config-only)"
         );
         return exit::OK;
@@ -100,24 +106,24 @@ fn validate(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
     let outcome = schema_check::check(&loaded, &plan, &crds);
     if !outcome.diagnostics.is_empty() {
         for p in &outcome.diagnostics {
-            eprintln!("{p}");
+            crate::eprintln_redacted!("{p}");
         }
-        eprintln!(
+        crate::eprintln_redacted!(
             "error: {} problem(s) in the configuration",
             outcome.diagnostics.len()
         );
         return exit::USAGE;
     }
-    eprintln!("{summary}");
+    crate::eprintln_redacted!("{summary}");
     let versions: Vec<String> = crds.keys().map(|v| v.to_string()).collect();
-    eprintln!(
+    crate::eprintln_redacted!(
         "scenario manifests: {} Flux object(s) in {} cell(s) match the CRDs of Flux {}",
         outcome.objects,
         outcome.cells,
         versions.join(", ")
     );
     if !outcome.unevaluated_rules.is_empty() {
-        eprintln!(
+        crate::eprintln_redacted!(
             "note: {} CEL rule(s) (`x-kubernetes-validations`) in {} of the CRD versions used were not evaluated; the API server checks them on apply",
             outcome.unevaluated_rules.values().sum::<usize>(),
             outcome.unevaluated_rules.len()
@@ -142,7 +148,7 @@ fn load_crds(
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("error: failed to start the async runtime: {e}");
+            crate::eprintln_redacted!("error: failed to start the async runtime: {e}");
             exit::FAILED
         })?;
     let mut out = BTreeMap::new();
@@ -152,7 +158,7 @@ fn load_crds(
             .map_err(|e| chain(&e))
             .and_then(|m| {
                 if m.downloaded {
-                    eprintln!("downloaded {} ({})", m.origin, m.sha256);
+                    crate::eprintln_redacted!("downloaded {} ({})", m.origin, m.sha256);
                 }
                 Crds::parse(&m.text, &m.origin).map_err(|e| chain(&e))
             });
@@ -161,8 +167,8 @@ fn load_crds(
                 out.insert(version, crds);
             }
             Err(e) => {
-                eprintln!("error: failed to {e}");
-                eprintln!(
+                crate::eprintln_redacted!("error: failed to {e}");
+                crate::eprintln_redacted!(
                     "hint: pass `--flux-manifests DIR` (or set FLUX_COMPAT_FLUX_MANIFESTS) to a directory holding `{version}/install.yaml`, or `--config-only` to skip the CRD check"
                 );
                 return Err(exit::PREREQUISITE);
@@ -234,7 +240,7 @@ fn plan_cmd(global: &GlobalArgs, args: &PlanArgs) -> u8 {
         return exit::OK;
     }
     if plan.cells.is_empty() {
-        eprintln!("warning: the selection matches no cell");
+        crate::eprintln_redacted!("warning: the selection matches no cell");
     }
     exit::OK
 }
@@ -244,7 +250,7 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
         ReportCommand::Merge { dirs, output } => match report::merge::merge_dirs(&dirs, &output) {
             Ok(run) => {
                 let c = run.case_counts();
-                eprintln!(
+                crate::eprintln_redacted!(
                     "merged {} shard(s), {} cell(s) into {}: {} passed, {} failed, {} errored, {} skipped",
                     dirs.len(),
                     run.cells.len(),
@@ -256,7 +262,7 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
                 );
                 outcome_code(&run)
             }
-            Err(e) => usage_error(e),
+            Err(e) => usage_error(crate::errors::chain(&e)),
         },
         ReportCommand::Schema { predicate } => {
             print!(
@@ -285,10 +291,10 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
                 .and_then(|run| report::files::write_all(&dir, &run).map(|_| run))
             {
                 Ok(run) => {
-                    eprintln!("wrote {}", dir.display());
+                    crate::eprintln_redacted!("wrote {}", dir.display());
                     outcome_code(&run)
                 }
-                Err(e) => usage_error(e),
+                Err(e) => usage_error(crate::errors::chain(&e)),
             }
         }
     }

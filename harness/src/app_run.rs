@@ -38,8 +38,7 @@ impl Engines {
     pub fn linked(loaded: &crate::config::Loaded, args: &RunArgs) -> Self {
         let matrix = Arc::new(loaded.matrix.clone());
         let cache = crate::flux::manifests::default_cache_dir();
-        let username = std::env::var("FLUX_COMPAT_REGISTRY_USERNAME")
-            .unwrap_or_else(|_| "flux-compat".to_string());
+        let username = registry_username();
         let manifests = match &args.flux_manifests {
             Some(dir) => crate::flux::manifests::ManifestSource::Dir(dir.clone()),
             None => crate::flux::manifests::ManifestSource::github(cache),
@@ -67,11 +66,14 @@ impl Engines {
         };
         Self {
             fixtures: Some(fixtures),
-            flux: Some(Arc::new(crate::runner::flux_stage::ChannelStage::new(
-                matrix.clone(),
-                manifests,
-                username.clone(),
-            ))),
+            flux: Some(Arc::new(
+                crate::runner::flux_stage::ChannelStage::new(
+                    matrix.clone(),
+                    manifests,
+                    username.clone(),
+                )
+                .replacing_existing(args.replace_existing_flux),
+            )),
             fips: Some(Arc::new(crate::runner::fips_stage::FipsStage {
                 matrix,
                 registry_username: username,
@@ -90,26 +92,58 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a tokio runtime starts")
 }
 
-/// Cancel `token` on Ctrl-C or SIGTERM.
-fn on_signals(token: CancellationToken) {
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
+/// Ctrl-C or SIGTERM, from the moment this is called (the streams are registered at once, so a
+/// signal that arrives early is not lost to the default action).
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Self {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    async fn next(&mut self) {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
+    }
+}
+
+/// Cancel `token` on the first Ctrl-C or SIGTERM: cells stop and everything is torn down. A second
+/// one stops within moments: it says what may be left (`left`) and how to remove it, removes the
+/// scratch directories and exits 130 without waiting for teardown.
+fn on_signals(token: CancellationToken, left: Option<String>) {
+    let Some(mut signals) = Signals::register() else {
+        return;
+    };
+    tokio::spawn(async move {
+        signals.next().await;
         token.cancel();
+        signals.next().await;
+        crate::eprintln_redacted!(
+            "interrupted again: exiting now without waiting for teardown{}",
+            left.map(|l| format!("; {l}")).unwrap_or_default()
+        );
+        crate::scratch::remove_all();
+        std::process::exit(i32::from(exit::INTERRUPTED));
     });
+}
+
+/// What an interrupted teardown of run `run_id` may leave, and the command that removes it.
+fn leftovers(run_id: &str) -> String {
+    format!(
+        "kind clusters and image-cache containers named `{}{run_id}-*` may be left: remove them with `flux-compat gc`; in existing clusters, objects labelled `{}={run_id}` may be left: remove them with `kubectl delete namespace,customresourcedefinition,clusterrole,clusterrolebinding -l {}={run_id}`",
+        crate::cluster::names::PREFIX,
+        crate::flux::install::RUN_LABEL,
+        crate::flux::install::RUN_LABEL,
+    )
 }
 
 fn registry_token(args: &RunArgs) -> Result<Option<Secret>, String> {
@@ -119,29 +153,84 @@ fn registry_token(args: &RunArgs) -> Result<Option<Secret>, String> {
     }
 }
 
+/// Longest run id: it is part of every cluster name, which kind and Docker limit.
+pub const MAX_RUN_ID: usize = 32;
+
+/// Option values checked before anything is downloaded, started or created.
+fn check_options(args: &RunArgs, run_id: &str) -> Result<(), String> {
+    if run_id.is_empty() || run_id.len() > MAX_RUN_ID {
+        return Err(format!(
+            "run id must be 1 to {MAX_RUN_ID} characters, got {}",
+            run_id.len()
+        ));
+    }
+    if crate::cluster::names::sanitise(run_id) != run_id {
+        return Err(format!(
+            "run id `{}` may contain only lower-case letters, digits, `.` and `-`",
+            crate::errors::escape_controls(run_id)
+        ));
+    }
+    if let Some(sha) = &args.install_kind_sha256
+        && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(format!(
+            "`--install-kind-sha256` must be 64 hex digits (the sha256 of the kind release binary), got `{}`",
+            crate::errors::escape_controls(sha)
+        ));
+    }
+    if let Ok(host) = std::env::var(crate::runner::fixture_stage::ADVERTISE_ENV) {
+        crate::fixtures::cli::check_host(&host)
+            .map_err(|e| format!("{}: {e}", crate::runner::fixture_stage::ADVERTISE_ENV))?;
+    }
+    if args.jobs == Some(0) {
+        return Err("`--jobs` must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// The user name sent with the registry token.
+pub fn registry_username() -> String {
+    std::env::var("FLUX_COMPAT_REGISTRY_USERNAME").unwrap_or_else(|_| "flux-compat".to_string())
+}
+
+/// Register, before anything runs, every pull-secret document the run could build from the
+/// token, so even an echo of one is masked.
+fn register_pull_secrets(m: &crate::model::matrix::Matrix, token: &Secret) {
+    use crate::flux::credentials::{RegistryCredentials, Token, docker_config_json, registry_host};
+    let credentials = RegistryCredentials {
+        username: registry_username(),
+        token: Token::new(token.expose()),
+    };
+    for c in m.channels.iter().filter(|c| c.pull_secret.is_some()) {
+        docker_config_json(registry_host(&c.registry), &credentials);
+    }
+}
+
 /// `flux-compat run`.
 pub fn run(
     global: &GlobalArgs,
     args: &RunArgs,
     engines: fn(&crate::config::Loaded, &RunArgs) -> Engines,
 ) -> u8 {
-    let (loaded, plan) = match crate::app::load_plan(global, &args.select) {
-        Ok(x) => x,
-        Err(code) => return code,
-    };
-    if plan.cells.is_empty() {
-        return crate::app::usage_error("the selection matches no cell");
-    }
-    let run_id = args.run_id.clone().unwrap_or_else(runner::new_run_id);
-    if crate::cluster::names::sanitise(&run_id) != run_id {
-        return crate::app::usage_error(format!(
-            "run id `{run_id}` may contain only lower-case letters, digits, `.` and `-`"
-        ));
-    }
+    // The token first: from here on every sink masks it, configuration errors included.
     let token = match registry_token(args) {
         Ok(t) => t,
         Err(e) => return crate::app::usage_error(e),
     };
+    let (loaded, plan) = match crate::app::load_plan(global, &args.select) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if let Some(t) = &token {
+        register_pull_secrets(&loaded.matrix, t);
+    }
+    if plan.cells.is_empty() {
+        return crate::app::usage_error("the selection matches no cell");
+    }
+    let run_id = args.run_id.clone().unwrap_or_else(runner::new_run_id);
+    if let Err(e) = check_options(args, &run_id) {
+        return crate::app::usage_error(e);
+    }
     let m = &loaded.matrix;
     let engines = engines(&loaded, args);
     if token.is_none() && !args.dry_run {
@@ -156,7 +245,7 @@ pub fn run(
             .into_iter()
             .collect();
         if !needing.is_empty() {
-            eprintln!(
+            crate::eprintln_redacted!(
                 "error: channel(s) {} need a registry token: set `{}` or pass `--registry-token-file`",
                 needing.join(", "),
                 args.registry_token_env
@@ -173,16 +262,31 @@ pub fn run(
         .report_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(&run_id));
+    if !args.dry_run
+        && let Err(e) = crate::report::files::check_writable(&report_dir)
+    {
+        // Before any cluster exists: a run whose reports cannot be written is not worth starting.
+        return crate::app::usage_error(chain(&e));
+    }
+    // Signals are taken over before the first scratch directory exists, so no interrupt can
+    // leave one behind.
+    let rt = runtime();
+    let cancel = CancellationToken::new();
+    {
+        let _entered = rt.enter();
+        on_signals(cancel.clone(), Some(leftovers(&run_id)));
+    }
     let work = match tempfile::Builder::new()
         .prefix(&format!("flux-compat-{run_id}-"))
         .tempdir()
     {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("error: cannot create a scratch directory: {e}");
+            crate::eprintln_redacted!("error: cannot create a scratch directory: {e}");
             return exit::PREREQUISITE;
         }
     };
+    crate::scratch::register(work.path());
     let cfg = RunConfig {
         run_id: run_id.clone(),
         report_dir: report_dir.clone(),
@@ -206,9 +310,7 @@ pub fn run(
         .iter()
         .any(|p| used.contains(p.name.as_str()) && matches!(p.kind, ProviderKind::Kind));
 
-    runtime().block_on(async {
-        let cancel = CancellationToken::new();
-        on_signals(cancel.clone());
+    let code = rt.block_on(async {
         let mut kind_provider = KindProvider::new(KindCli {
             program: args.kind.clone(),
             env: Vec::new(),
@@ -220,7 +322,7 @@ pub fn run(
                     kind_provider.kind_version = Some(found.kind_version);
                 }
                 Err(e) => {
-                    eprintln!("error: failed to {e}");
+                    crate::eprintln_redacted!("error: failed to {e}");
                     return exit::PREREQUISITE;
                 }
             }
@@ -233,7 +335,7 @@ pub fn run(
             .into_iter()
             .flatten()
             .collect();
-            eprintln!(
+            crate::eprintln_redacted!(
                 "error: this build does not link {} (see `app_run::Engines::linked`); nothing was run",
                 missing.join(" and ")
             );
@@ -262,7 +364,7 @@ pub fn run(
                     mirrors = Some(ms);
                 }
                 Err(e) => {
-                    eprintln!(
+                    crate::eprintln_redacted!(
                         "error: failed to {}; pass `--image-cache off` to pull from upstream in every cluster",
                         crate::cluster::ClusterError::Prepare {
                             name: "image cache".into(),
@@ -328,15 +430,25 @@ pub fn run(
             }
             ms.stop().await;
             if let Err(e) = writer.write(&result) {
-                eprintln!("error: {}", chain(&e));
+                crate::eprintln_redacted!("error: {}", chain(&e));
             }
         }
-        for e in writer.errors() {
-            eprintln!("error: {e}");
+        let write_errors = writer.errors();
+        for e in &write_errors {
+            crate::eprintln_redacted!("error: {e}");
         }
-        eprintln!("reports: {}", report_dir.display());
-        crate::app::outcome_code(&result)
-    })
+        crate::eprintln_redacted!("reports: {}", report_dir.display());
+        match crate::app::outcome_code(&result) {
+            // Reports that could not be written are no evidence: never a pass.
+            exit::OK if !write_errors.is_empty() => exit::FAILED,
+            code => code,
+        }
+    });
+    // Blocking work of an interrupted start may outlive its future: wait for it, then sweep.
+    drop(rt);
+    drop(work);
+    crate::scratch::remove_all();
+    code
 }
 
 fn print_dry_run(
@@ -385,7 +497,7 @@ async fn preflight_or_install(
 /// `flux-compat gc`: deleted (or, with `--dry-run`, deletable) cluster names on stdout.
 pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
     let Some(program) = preflight::resolve(&args.kind) else {
-        eprintln!(
+        crate::eprintln_redacted!(
             "error: failed to find `{}`; {}",
             args.kind.display(),
             preflight::install_hint(&semver::Version::new(0, 33, 0))
@@ -398,12 +510,18 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
     };
     runtime().block_on(async move {
         let cancel = CancellationToken::new();
-        on_signals(cancel.clone());
+        on_signals(
+            cancel.clone(),
+            Some(
+                "kind clusters named `flux-compat-*` may be left: run `flux-compat gc` again"
+                    .into(),
+            ),
+        );
         match crate::cluster::gc::gc(&cli, None, args.dry_run, Duration::from_secs(300), &cancel)
             .await
         {
             Err(e) => {
-                eprintln!("error: failed to list kind clusters: {e}");
+                crate::eprintln_redacted!("error: failed to list kind clusters: {e}");
                 exit::FAILED
             }
             Ok(mut o) => {
@@ -430,9 +548,9 @@ pub fn gc(_global: &GlobalArgs, args: &GcArgs) -> u8 {
                     println!("{n}");
                 }
                 for (n, e) in &o.failed {
-                    eprintln!("error: failed to delete `{n}`: {e}");
+                    crate::eprintln_redacted!("error: failed to delete `{n}`: {e}");
                 }
-                eprintln!(
+                crate::eprintln_redacted!(
                     "{} {} cluster(s) and image-cache container(s)",
                     if args.dry_run {
                         "would delete"

@@ -37,6 +37,10 @@ pub struct GlobalArgs {
     /// No progress bars (one plain line per phase change instead). Implied when stderr is not a terminal.
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Let file references in the configuration (`imagesFile`, `apply.file`) point outside the
+    /// project directory (the matrix's directory); by default they must stay inside it.
+    #[arg(long, global = true, env = "FLUX_COMPAT_ALLOW_OUTSIDE_PROJECT")]
+    pub allow_outside_project: bool,
     /// More log output on stderr (-v info, -vv debug, -vvv trace). `RUST_LOG` also works.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -110,6 +114,11 @@ pub struct RunArgs {
     /// Print everything the run would create and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Install over a Flux that this run did not create (existing clusters). Without it such an
+    /// install is refused and the message lists what it would replace; with it those objects
+    /// are overwritten, labelled with the run and removed at teardown.
+    #[arg(long)]
+    pub replace_existing_flux: bool,
     /// Flux install manifests from a local directory, `<DIR>/<version>/install.yaml` or
     /// `<DIR>/install-<version>.yaml`, instead of the Flux GitHub release (air-gapped runs).
     #[arg(long, value_name = "DIR", env = "FLUX_COMPAT_FLUX_MANIFESTS")]

@@ -120,6 +120,8 @@ fn request<'a>(
         credentials,
         namespace: "flux-system",
         timeout: Duration::from_secs(10),
+        run_id: None,
+        replace_existing: false,
     }
 }
 

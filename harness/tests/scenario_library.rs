@@ -59,6 +59,7 @@ fn fixture_vars() -> BTreeMap<String, String> {
         ("fixtures.webhookUrl", "https://172.18.0.1:30443/webhook"),
         ("fixtures.caSecret", "flux-compat-fixtures-ca"),
         ("fixtures.authSecret", "flux-compat-fixtures-auth"),
+        ("fixtures.pushSecret", "flux-compat-fixtures-push"),
         ("fixtures.pauseImage", "registry.k8s.io/pause:3.10"),
         ("challenges.caSecret", "flux-compat-challenge-ca"),
     ]

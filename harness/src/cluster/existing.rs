@@ -1,6 +1,8 @@
 //! The existing-cluster provider (customer LTS clusters: EKS, AKS, GKE, OpenShift): a kubeconfig
 //! and an explicit context. It checks the server version maps to the cell's minor and never
-//! creates or deletes the cluster; teardown removes only namespaces labelled with this run's id.
+//! creates or deletes the cluster; teardown removes only what carries this run's id label:
+//! namespaces (with everything in them, the pull Secret included), then the cluster-scoped
+//! objects of the Flux install (CRDs, cluster roles and bindings).
 
 use super::{Cluster, ClusterError, ClusterSpec, Provider};
 use crate::errors::chain;
@@ -81,18 +83,53 @@ impl ExistingProvider {
     }
 
     async fn cleanup(&self, spec: &ClusterSpec) -> Result<(), ClusterError> {
+        use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
         let client = self.client().await?;
-        let api: Api<Namespace> = Api::all(client);
         let sel = format!("{RUN_LABEL}={}", spec.run_id);
+        // Namespaces first (the controllers go with them), CRDs last (their objects are gone).
+        self.delete_labelled(Api::<Namespace>::all(client.clone()), "namespace", &sel)
+            .await?;
+        self.delete_labelled(
+            Api::<ClusterRoleBinding>::all(client.clone()),
+            "cluster role binding",
+            &sel,
+        )
+        .await?;
+        self.delete_labelled(
+            Api::<ClusterRole>::all(client.clone()),
+            "cluster role",
+            &sel,
+        )
+        .await?;
+        self.delete_labelled(
+            Api::<CustomResourceDefinition>::all(client),
+            "custom resource definition",
+            &sel,
+        )
+        .await
+    }
+
+    async fn delete_labelled<K>(
+        &self,
+        api: Api<K>,
+        what: &str,
+        sel: &str,
+    ) -> Result<(), ClusterError>
+    where
+        K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
         let list = api
-            .list(&ListParams::default().labels(&sel))
+            .list(&ListParams::default().labels(sel))
             .await
-            .map_err(|e| self.err(e))?;
-        for ns in list {
-            if let Some(name) = ns.metadata.name {
-                api.delete(&name, &DeleteParams::background())
-                    .await
-                    .map_err(|e| self.err(format!("delete namespace `{name}`: {e}")))?;
+            .map_err(|e| self.err(format!("list {what}s labelled `{sel}`: {e}")))?;
+        for o in list {
+            if let Some(name) = o.meta().name.clone() {
+                match api.delete(&name, &DeleteParams::background()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => return Err(self.err(format!("delete {what} `{name}`: {e}"))),
+                }
             }
         }
         Ok(())
@@ -151,7 +188,7 @@ impl Provider for ExistingProvider {
                 spec.kubernetes_minor
             ),
             format!(
-                "label every namespace it creates `{RUN_LABEL}={}`; at the end delete only namespaces with that label",
+                "label everything it creates `{RUN_LABEL}={}`; at the end delete only what carries that label (namespaces, Flux CRDs, cluster roles)",
                 spec.run_id
             ),
         ]

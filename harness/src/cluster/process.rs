@@ -1,5 +1,7 @@
-//! Running external programs (kind, docker) with a timeout and cancellation: the child is killed
-//! when either fires, and stdout/stderr are captured for error messages. Never prints.
+//! Running external programs (kind, docker) with a timeout and cancellation: each runs in a
+//! process group of its own, and the whole group (kind's `docker` children included) is killed
+//! when either fires or the caller goes away; stdout/stderr are captured for error messages.
+//! Never prints.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -123,8 +125,28 @@ pub fn tail(s: &str) -> String {
     }
 }
 
-/// Run `cmd` to completion, killing it on `timeout` or when `cancel` fires. A non-zero exit is
-/// an error carrying stdout and stderr.
+/// Kills a child's whole process group when dropped, unless disarmed after a normal exit.
+struct GroupKill(Option<i32>);
+
+impl GroupKill {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            // SAFETY: killpg only sends a signal; a group that no longer exists gives ESRCH.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Run `cmd` to completion, killing it (and every process it started) on `timeout` or when
+/// `cancel` fires. A non-zero exit is an error carrying stdout and stderr.
 pub async fn run(
     cmd: &Cmd,
     timeout: Duration,
@@ -141,12 +163,16 @@ pub async fn run(
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C reaches only the harness, which then
+        // kills the group (kind's `docker` children too), never just the direct child.
+        .process_group(0)
         // Dropping the future (cancellation, timeout, panic unwinding) must not leave the child behind.
         .kill_on_drop(true);
     let mut child = c.spawn().map_err(|source| ProcessError::Spawn {
         program: cmd.program.display().to_string(),
         source,
     })?;
+    let mut group = GroupKill(child.id().and_then(|p| i32::try_from(p).ok()));
     if let (Some(data), Some(mut stdin)) = (cmd.stdin.clone(), child.stdin.take()) {
         stdin
             .write_all(&data)
@@ -186,18 +212,22 @@ pub async fn run(
     let status = tokio::select! {
         s = child.wait() => s.map_err(|source| ProcessError::Io { command: command.clone(), source })?,
         _ = tokio::time::sleep(timeout) => {
+            group.kill();
             let _ = child.kill().await;
             err_task.abort();
             out_task.abort();
             return Err(ProcessError::Timeout { command, timeout, stderr: stderr_now() });
         }
         _ = cancel.cancelled() => {
+            group.kill();
             let _ = child.kill().await;
             err_task.abort();
             out_task.abort();
             return Err(ProcessError::Cancelled { command });
         }
     };
+    // A normal exit: the group is the program's own business from here.
+    group.0 = None;
     // Grandchildren may hold the pipes open; do not wait on them forever.
     let stdout = tokio::time::timeout(Duration::from_secs(5), out_task)
         .await

@@ -17,15 +17,69 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = self.file.display().to_string();
         write!(
             f,
             "{}:{}:{}: {}",
-            self.file.display(),
+            crate::errors::escape_controls(&file),
             self.pos.line,
             self.pos.col,
             self.message
         )
     }
+}
+
+/// Longest quoted value kept whole in a message.
+const MAX_QUOTE: usize = 80;
+
+/// A value quoted in a message (between backticks or double quotes): its first line, at most
+/// [`MAX_QUOTE`] characters, so a message never carries a whole file or block of one.
+fn shorten(quoted: &str) -> String {
+    let first = quoted.split(['\n', '\r']).next().unwrap_or("");
+    let cut: String = first.chars().take(MAX_QUOTE).collect();
+    if cut.len() < quoted.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// A message made safe for one terminal line: every quoted value shortened (see [`shorten`]) and
+/// every control character escaped. Applied to every diagnostic as it is recorded.
+pub fn sanitise(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find(['`', '"']) {
+        let quote = rest.as_bytes()[i] as char;
+        out.push_str(&rest[..=i]);
+        let after = &rest[i + 1..];
+        // Inside double quotes (serde's `string "..."`), a backslash escapes the next character.
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in after.char_indices() {
+            match c {
+                '\\' if quote == '"' && !escaped => escaped = true,
+                c if c == quote && !escaped => {
+                    end = Some(j);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        match end {
+            Some(j) => {
+                out.push_str(&shorten(&after[..j]));
+                out.push(quote);
+                rest = &after[j + 1..];
+            }
+            None => {
+                rest = after;
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    crate::errors::escape_controls(&out).into_owned()
 }
 
 /// Problems collected across files.
@@ -39,7 +93,7 @@ impl Diagnostics {
         self.items.push(Diagnostic {
             file: file.to_path_buf(),
             pos,
-            message: message.into(),
+            message: sanitise(&message.into()),
         });
     }
 
@@ -238,6 +292,21 @@ mod tests {
             "{}",
             all[0].message
         );
+    }
+
+    #[test]
+    fn quoted_values_are_one_short_line_and_controls_escaped() {
+        let long = "x".repeat(200);
+        let m = sanitise(&format!(
+            "invalid type: string \"tok\\\"en\\nline2 {long}\", expected `a\nb` \u{1b}[2J"
+        ));
+        assert!(!m.contains('\n') && !m.contains('\u{1b}'), "{m}");
+        assert!(m.contains('…') && m.len() < 200, "{m}");
+        assert!(m.contains("`a…`"), "{m}");
+        assert!(m.ends_with("\\u{1b}[2J"), "{m}");
+        // Known-value lists (many short quotes) stay whole.
+        let list = "known: `a`, `b`, `c`";
+        assert_eq!(sanitise(list), list);
     }
 
     #[test]

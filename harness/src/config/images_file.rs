@@ -38,17 +38,7 @@ pub fn load(file: &Path, d: &mut Diagnostics) -> Option<BTreeMap<Component, Imag
 /// [`load`], also returning the sha256 (hex) of the bytes read, so results can name the exact
 /// file the pins came from.
 pub fn read(file: &Path, d: &mut Diagnostics) -> Option<(BTreeMap<Component, ImagePin>, String)> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            d.push(
-                file,
-                yaml::Pos { line: 1, col: 1 },
-                format!("cannot read images file: {e}"),
-            );
-            return None;
-        }
-    };
+    let text = super::read(file, d)?;
     let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
     parse(file, &text, d).map(|pins| (pins, digest))
 }

@@ -3,6 +3,7 @@
 
 use super::diag::{Diagnostics, deserialize};
 use super::images_file;
+use super::source::Boundary;
 use super::yaml::{self, Document};
 use crate::model::matrix::*;
 use crate::model::{Component, FluxVersion, KubeMinor};
@@ -186,6 +187,24 @@ pub fn is_name(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Longest timeout accepted anywhere: longer is a typo, and arithmetic on it must not overflow.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Parse a timeout: a positive humantime duration of at most [`MAX_TIMEOUT`].
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(v) if v.is_zero() => Err(format!("timeout `{s}` must be greater than zero")),
+        Ok(v) if v > MAX_TIMEOUT => Err(format!(
+            "timeout `{s}` is longer than the maximum of {}",
+            humantime::format_duration(MAX_TIMEOUT)
+        )),
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!(
+            "`{s}` is not a duration ({e}); expected e.g. `90s`, `5m`"
+        )),
+    }
+}
+
 fn duration(
     doc: &Document,
     file: &Path,
@@ -196,25 +215,10 @@ fn duration(
 ) -> Duration {
     match raw {
         None => default,
-        Some(s) => match humantime::parse_duration(s) {
-            Ok(v) if !v.is_zero() => v,
-            Ok(_) => {
-                d.push(
-                    file,
-                    doc.value_pos(path),
-                    format!("timeout `{s}` must be greater than zero"),
-                );
-                default
-            }
-            Err(e) => {
-                d.push(
-                    file,
-                    doc.value_pos(path),
-                    format!("`{s}` is not a duration ({e}); expected e.g. `90s`, `5m`"),
-                );
-                default
-            }
-        },
+        Some(s) => parse_timeout(s).unwrap_or_else(|e| {
+            d.push(file, doc.value_pos(path), e);
+            default
+        }),
     }
 }
 
@@ -228,8 +232,18 @@ fn empty_list(doc: &Document, key: &str, what: &str) -> String {
 }
 
 /// Parse and resolve a matrix file. Problems go into `d`; `None` when the file could not be
-/// read into the raw structure at all.
+/// read into the raw structure at all. File references may point anywhere (see [`load_with`]).
 pub fn load(file: &Path, text: &str, d: &mut Diagnostics) -> Option<Matrix> {
+    load_with(file, text, &Boundary::anywhere(), d)
+}
+
+/// [`load`] with file references (`imagesFile`, `scenarios.directory`) kept inside `boundary`.
+pub fn load_with(
+    file: &Path,
+    text: &str,
+    boundary: &Boundary,
+    d: &mut Diagnostics,
+) -> Option<Matrix> {
     let doc = match yaml::parse_single(text) {
         Ok(doc) => doc,
         Err(p) => {
@@ -238,12 +252,18 @@ pub fn load(file: &Path, text: &str, d: &mut Diagnostics) -> Option<Matrix> {
         }
     };
     let raw: RawMatrix = deserialize(&doc, &doc.value, "", file, d)?;
-    let mut m = resolve(file, &doc, raw, d);
+    let mut m = resolve(file, &doc, raw, boundary, d);
     m.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
     Some(m)
 }
 
-fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> Matrix {
+fn resolve(
+    file: &Path,
+    doc: &Document,
+    raw: RawMatrix,
+    boundary: &Boundary,
+    d: &mut Diagnostics,
+) -> Matrix {
     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
     if raw.api_version != API_VERSION {
         d.push(
@@ -262,7 +282,11 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
             format!("unexpected kind `{}`; expected `Matrix`", raw.kind),
         );
     }
-    if !raw.kind_version.starts_with('v') {
+    if raw
+        .kind_version
+        .strip_prefix('v')
+        .is_none_or(|v| semver::Version::parse(v).is_err())
+    {
         d.push(
             file,
             doc.value_pos("kindVersion"),
@@ -505,9 +529,18 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
                     }
                 }
                 (None, Some(path)) => {
-                    let resolved = base_dir.join(path);
-                    let (images, digest) = images_file::read(&resolved, d).unwrap_or_default();
-                    images_file_sha256.insert(PathBuf::from(path), digest);
+                    let images = match boundary.resolve(file, path) {
+                        Ok(resolved) => {
+                            let (images, digest) =
+                                images_file::read(&resolved, d).unwrap_or_default();
+                            images_file_sha256.insert(PathBuf::from(path), digest);
+                            images
+                        }
+                        Err(e) => {
+                            d.push(file, doc.value_pos(&format!("{rp}.imagesFile")), e);
+                            BTreeMap::new()
+                        }
+                    };
                     ChannelRelease {
                         images_file: Some(PathBuf::from(path)),
                         images,
@@ -591,8 +624,9 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
                 let kind = match p.kind.as_str() {
                     "kind" => ProviderKind::Kind,
                     "existing" => {
-                        let Some(context) = p.context.clone() else {
-                            d.push(file, doc.pos(&pp), "an `existing` provider needs an explicit `context`: flux-compat never uses the current context");
+                        let Some(context) = p.context.clone().filter(|c| !c.trim().is_empty())
+                        else {
+                            d.push(file, doc.pos(&pp), "an `existing` provider needs an explicit, non-empty `context`: flux-compat never uses the current context");
                             continue;
                         };
                         let Some(minor) = p.kubernetes.as_ref() else {
@@ -611,7 +645,14 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
                             }
                         };
                         ProviderKind::Existing {
-                            kubeconfig: p.kubeconfig.as_ref().map(PathBuf::from),
+                            // Relative to the matrix file like every other path; `~` is home.
+                            kubeconfig: p.kubeconfig.as_ref().map(|k| {
+                                if k.starts_with('~') || Path::new(k).is_absolute() {
+                                    PathBuf::from(k)
+                                } else {
+                                    base_dir.join(k)
+                                }
+                            }),
                             context,
                             kubernetes,
                         }
@@ -676,6 +717,7 @@ fn resolve(file: &Path, doc: &Document, raw: RawMatrix, d: &mut Diagnostics) -> 
         ),
     };
 
+    // A directory of `*.yaml` scenarios, each parsed as one; it may sit beside the project.
     let scenarios_dir = base_dir.join(raw.scenarios.directory.as_deref().unwrap_or("scenarios"));
     Matrix {
         file: file.to_path_buf(),

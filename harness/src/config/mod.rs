@@ -7,6 +7,7 @@ pub mod images_file;
 mod installs;
 pub mod matrix;
 pub mod scenario;
+pub mod source;
 pub mod yaml;
 
 pub use diag::{Diagnostic, Diagnostics};
@@ -30,13 +31,16 @@ pub struct Sources {
     pub scenarios_dir: Option<PathBuf>,
 }
 
-fn read(path: &Path, d: &mut Diagnostics) -> Option<String> {
-    match std::fs::read_to_string(path) {
+/// Read a configuration file through [`source::read_text`]; a refusal is a diagnostic at the
+/// offending byte (a NUL) or the file's start.
+pub(crate) fn read(path: &Path, d: &mut Diagnostics) -> Option<String> {
+    match source::read_text(path, source::MAX_CONFIG_BYTES) {
         Ok(t) => Some(t),
         Err(e) => {
+            let (line, col) = e.position();
             d.push(
                 path,
-                yaml::Pos { line: 1, col: 1 },
+                yaml::Pos { line, col },
                 format!("cannot read file: {e}"),
             );
             None
@@ -44,13 +48,31 @@ fn read(path: &Path, d: &mut Diagnostics) -> Option<String> {
     }
 }
 
-/// Load and validate everything; `Err` carries every problem found, sorted.
+/// Load and validate everything, file references kept inside the project; `Err` carries every
+/// problem found, sorted.
 pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
+    load_with(sources, false)
+}
+
+/// [`load`], with `allow_outside_project` letting file references leave the project directory.
+pub fn load_with(
+    sources: &Sources,
+    allow_outside_project: bool,
+) -> Result<Loaded, Vec<Diagnostic>> {
     let mut d = Diagnostics::default();
+    let mut roots = vec![
+        sources
+            .matrix
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+    ];
+    roots.extend(sources.scenarios_dir.clone());
+    let boundary = source::Boundary::new(&roots, allow_outside_project);
     let matrix_text = read(&sources.matrix, &mut d);
     let matrix = matrix_text
         .as_deref()
-        .and_then(|t| matrix::load(&sources.matrix, t, &mut d));
+        .and_then(|t| matrix::load_with(&sources.matrix, t, &boundary, &mut d));
 
     let base = sources
         .matrix
@@ -75,6 +97,9 @@ pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
         .or_else(declared_dir)
         .unwrap_or_else(|| base.join("scenarios"));
     let check_scenarios = matrix.is_some() || sources.scenarios_dir.is_some() || dir.is_dir();
+    // Scenario files may reference manifests inside the project or their own directory.
+    roots.push(dir.clone());
+    let boundary = source::Boundary::new(&roots, allow_outside_project);
     let channel_names: Option<Vec<String>> = matrix
         .as_ref()
         .map(|m| m.channels.iter().map(|c| c.name.clone()).collect());
@@ -115,7 +140,7 @@ pub fn load(sources: &Sources) -> Result<Loaded, Vec<Diagnostic>> {
                     continue;
                 };
                 let before = d.len();
-                let loaded = scenario::load(&file, &text, &ctx, &mut d);
+                let loaded = scenario::load_with(&file, &text, &ctx, &boundary, &mut d);
                 // Step indices match the file only when the scenario itself loaded cleanly.
                 if let (Some(m), Some(s)) = (&matrix, &loaded)
                     && d.len() == before

@@ -3,6 +3,7 @@
 
 use super::diag::{Diagnostics, deserialize};
 use super::matrix::{API_VERSION, is_name};
+use super::source::{self, Boundary};
 use super::yaml::{self, Document, Pos};
 use crate::model::scenario::*;
 use crate::model::{Component, VersionRange, template};
@@ -244,10 +245,23 @@ struct Walk<'a> {
     /// Whether a `gitPush` ran before this step (`git.lastCommit` is then defined).
     pushed: bool,
     scenario_timeout: Duration,
+    /// Where `apply.file` may point.
+    boundary: &'a Boundary,
 }
 
-/// Parse and validate one scenario file.
+/// Parse and validate one scenario file; `apply.file` may point anywhere (see [`load_with`]).
 pub fn load(file: &Path, text: &str, ctx: &Context<'_>, d: &mut Diagnostics) -> Option<Scenario> {
+    load_with(file, text, ctx, &Boundary::anywhere(), d)
+}
+
+/// [`load`] with `apply.file` references kept inside `boundary`.
+pub fn load_with(
+    file: &Path,
+    text: &str,
+    ctx: &Context<'_>,
+    boundary: &Boundary,
+    d: &mut Diagnostics,
+) -> Option<Scenario> {
     let doc = match yaml::parse_single(text) {
         Ok(doc) => doc,
         Err(p) => {
@@ -256,7 +270,7 @@ pub fn load(file: &Path, text: &str, ctx: &Context<'_>, d: &mut Diagnostics) -> 
         }
     };
     let raw: RawScenario = deserialize(&doc, &doc.value, "", file, d)?;
-    Some(resolve(file, &doc, raw, ctx, d))
+    Some(resolve(file, &doc, raw, ctx, boundary, d))
 }
 
 fn regex_ok(
@@ -272,9 +286,22 @@ fn regex_ok(
         d.push(
             file,
             doc.value_pos(path),
-            format!("`{p}` is not a valid regular expression: {e}"),
+            format!(
+                "`{p}` is not a valid regular expression: {}",
+                regex_reason(&e)
+            ),
         );
     }
+}
+
+/// The one-line reason of a regex error (its display spans lines: the pattern, a caret, the
+/// reason).
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .map(str::to_string)
+        .unwrap_or_else(|| text.lines().map(str::trim).collect::<Vec<_>>().join(" "))
 }
 
 fn parse_timeout(
@@ -285,14 +312,10 @@ fn parse_timeout(
     d: &mut Diagnostics,
 ) -> Option<Duration> {
     let s = raw.as_ref()?;
-    match humantime::parse_duration(s) {
-        Ok(v) if !v.is_zero() => Some(v),
-        _ => {
-            d.push(
-                file,
-                doc.value_pos(path),
-                format!("`{s}` is not a positive duration; expected e.g. `90s`, `5m`"),
-            );
+    match super::matrix::parse_timeout(s) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            d.push(file, doc.value_pos(path), e);
             None
         }
     }
@@ -303,6 +326,7 @@ fn resolve(
     doc: &Document,
     raw: RawScenario,
     ctx: &Context<'_>,
+    boundary: &Boundary,
     d: &mut Diagnostics,
 ) -> Scenario {
     if raw.api_version != API_VERSION {
@@ -442,6 +466,7 @@ fn resolve(
         applied_kinds: BTreeSet::new(),
         pushed: false,
         scenario_timeout: timeout,
+        boundary,
     };
     let main = steps(file, doc, "spec.steps", raw.spec.steps, &mut walk, d);
     let finally = steps(file, doc, "spec.finally", raw.spec.finally, &mut walk, d);
@@ -592,18 +617,21 @@ fn step(
                 Action::Apply { manifests: m }
             }
             (None, Some(rel)) => {
-                let path = file.parent().unwrap_or(Path::new(".")).join(&rel);
-                match std::fs::read_to_string(&path) {
+                let at = doc.value_pos(&format!("{ap}.file"));
+                let path = match walk.boundary.resolve(file, &rel) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        d.push(file, at, e);
+                        return None;
+                    }
+                };
+                match source::read_text(&path, source::MAX_CONFIG_BYTES) {
                     Ok(m) => {
                         check_manifests(&path, doc, "", &m, Some(&path), walk, d);
                         Action::Apply { manifests: m }
                     }
                     Err(e) => {
-                        d.push(
-                            file,
-                            doc.value_pos(&format!("{ap}.file")),
-                            format!("cannot read manifest file `{rel}`: {e}"),
-                        );
+                        d.push(file, at, format!("cannot read manifest file `{rel}`: {e}"));
                         return None;
                     }
                 }
@@ -1414,6 +1442,25 @@ mod tests {
                 .any(|m| m.contains("s.yaml:9:9: manifest: object is missing `apiVersion`")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn regex_and_template_mistakes_are_one_problem_per_line() {
+        let p = problems(&format!(
+            "{HEAD}  - expectFailure: {{kind: Kustomization, name: a, message: \"(unclosed\"}}\n  - waitFor: {{kind: Kustomization, name: \"${{{{ namespace\", condition: Ready, message: \"${{{{ nope }}}}\"}}\n"
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.contains("not a valid regular expression: unclosed group")),
+            "{p:?}"
+        );
+        assert!(p.iter().any(|m| m.contains("unclosed `${{`")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("unknown template variable `nope`")),
+            "{p:?}"
+        );
+        assert!(p.iter().all(|m| !m.contains('\n')), "{p:?}");
     }
 
     #[test]

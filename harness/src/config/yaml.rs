@@ -148,35 +148,112 @@ impl Clone for Node {
     }
 }
 
+/// Most nodes a stream may expand to, every copy an alias makes counted: a 1 KB "billion
+/// laughs" document must fail here instead of growing to gigabytes.
+pub const MAX_NODES: usize = 200_000;
+/// Most scalar bytes a stream may expand to.
+pub const MAX_SCALAR_BYTES: usize = 16 << 20;
+/// Deepest nesting of sequences and mappings (aliases included); keeps every recursive walk
+/// over the tree (conversion, deserialisation, drop) far from the stack limit.
+pub const MAX_DEPTH: usize = 100;
+
+/// Size of a finished subtree: nodes, scalar bytes, height.
+#[derive(Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+    height: usize,
+}
+
+impl Size {
+    fn add_child(&mut self, c: Size) {
+        self.nodes += c.nodes;
+        self.bytes += c.bytes;
+        self.height = self.height.max(c.height + 1);
+    }
+}
+
 #[derive(Default)]
 struct Builder {
     docs: Vec<(Node, Marker)>,
-    stack: Vec<(Node, usize)>,
-    anchors: HashMap<usize, Node>,
+    /// Open collections with their anchor and the size gathered so far.
+    stack: Vec<(Node, usize, Size)>,
+    anchors: HashMap<usize, (Node, Size)>,
     doc_start: Option<Marker>,
     pending_key: Vec<Option<Node>>,
     problems: Vec<YamlProblem>,
+    /// Everything materialised so far, alias copies included.
+    total: Size,
+    /// A problem that ends the parse (budget or depth exceeded).
+    fatal: Option<YamlProblem>,
 }
 
 impl Builder {
-    fn push_value(&mut self, node: Node, anchor: usize) {
+    fn push_value(&mut self, node: Node, anchor: usize, size: Size) {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
                 let start = self.doc_start.unwrap_or(*marker_of(&node));
                 self.docs.push((node, start));
             }
-            Some((Node::Seq(items, _), _)) => items.push(node),
-            Some((Node::Map(entries, _), _)) => {
+            Some((Node::Seq(items, _), _, s)) => {
+                s.add_child(size);
+                items.push(node)
+            }
+            Some((Node::Map(entries, _), _, s)) => {
+                s.add_child(size);
                 let slot = self.pending_key.last_mut().expect("map has a key slot");
                 match slot.take() {
                     None => *slot = Some(node),
                     Some(key) => entries.push((key, node)),
                 }
             }
-            Some((Node::Scalar(..), _)) => unreachable!("scalars are never on the stack"),
+            Some((Node::Scalar(..), _, _)) => unreachable!("scalars are never on the stack"),
+        }
+    }
+
+    /// Count `size` more materialised content; false (and a fatal problem) past the budget.
+    fn charge(&mut self, size: Size, mark: &Marker) -> bool {
+        self.total.nodes += size.nodes;
+        self.total.bytes += size.bytes;
+        let depth = self.stack.len() + size.height;
+        let message = if self.total.nodes > MAX_NODES {
+            format!(
+                "alias expansion exceeds the budget of {MAX_NODES} nodes; the document expands aliases too far"
+            )
+        } else if self.total.bytes > MAX_SCALAR_BYTES {
+            format!(
+                "alias expansion exceeds the budget of {MAX_SCALAR_BYTES} bytes of text; the document expands aliases too far"
+            )
+        } else if depth > MAX_DEPTH {
+            format!("nesting deeper than {MAX_DEPTH} levels")
+        } else {
+            return true;
+        };
+        self.fatal = Some(YamlProblem {
+            pos: Pos::of(mark),
+            message,
+        });
+        false
+    }
+
+    fn open(&mut self, node: Node, anchor: usize, mark: &Marker) {
+        let one = Size {
+            nodes: 1,
+            bytes: 0,
+            height: 1,
+        };
+        if self.charge(one, mark) {
+            self.stack.push((
+                node,
+                anchor,
+                Size {
+                    nodes: 1,
+                    ..Size::default()
+                },
+            ));
         }
     }
 }
@@ -190,29 +267,48 @@ fn marker_of(n: &Node) -> &Marker {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         match ev {
-            Event::DocumentStart => self.doc_start = Some(mark),
+            Event::DocumentStart => {
+                self.doc_start = Some(mark);
+                // Anchors belong to their document.
+                self.anchors.clear();
+            }
             Event::Scalar(v, style, anchor, tag) => {
+                let size = Size {
+                    nodes: 1,
+                    bytes: v.len(),
+                    height: 0,
+                };
+                if !self.charge(size, &mark) {
+                    return;
+                }
                 // An explicit `!!str` (or any tag) keeps the text as a string.
                 let tagged = tag.is_some_and(|t| t.suffix == "str");
-                self.push_value(Node::Scalar(v, style, tagged, mark), anchor)
+                self.push_value(Node::Scalar(v, style, tagged, mark), anchor, size)
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push((Node::Seq(Vec::new(), mark), anchor))
+                self.open(Node::Seq(Vec::new(), mark), anchor, &mark)
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push((Node::Map(Vec::new(), mark), anchor));
+                self.open(Node::Map(Vec::new(), mark), anchor, &mark);
                 self.pending_key.push(None);
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((node, anchor)) = self.stack.pop() {
+                if let Some((node, anchor, mut size)) = self.stack.pop() {
                     if matches!(node, Node::Map(..)) {
                         self.pending_key.pop();
                     }
-                    self.push_value(node, anchor);
+                    size.height = size.height.max(1);
+                    self.push_value(node, anchor, size);
                 }
             }
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
-                Some(n) => self.push_value(n, 0),
+            Event::Alias(id) => match self.anchors.get(&id).map(|(_, s)| *s) {
+                Some(size) => {
+                    if !self.charge(size, &mark) {
+                        return;
+                    }
+                    let node = self.anchors[&id].0.clone();
+                    self.push_value(node, 0, size)
+                }
                 None => self.problems.push(YamlProblem {
                     pos: Pos::of(&mark),
                     message: "alias refers to an unknown anchor".into(),
@@ -224,20 +320,35 @@ impl MarkedEventReceiver for Builder {
 }
 
 /// Parse every document in `text`. Syntax errors stop the parse (YAML cannot resync), so they come
-/// back as a single problem; structural problems (duplicate keys) are all collected.
+/// back as a single problem, as does exceeding the expansion budget or the nesting depth;
+/// structural problems (duplicate keys) are all collected.
 pub fn parse(text: &str) -> Result<Vec<Document>, Vec<YamlProblem>> {
     let mut b = Builder::default();
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut b, true) {
-        let m = e.marker();
-        return Err(vec![YamlProblem {
-            pos: Pos::of(m),
-            message: format!("malformed YAML: {}", e.info()),
-        }]);
+    // The parser's own event loop, driven here: its document loader recurses once per nesting
+    // level, and a budget must be able to stop the stream.
+    loop {
+        let (ev, mark) = match parser.next_token() {
+            Ok(x) => x,
+            Err(e) => {
+                return Err(vec![YamlProblem {
+                    pos: Pos::of(e.marker()),
+                    message: format!("malformed YAML: {}", e.info()),
+                }]);
+            }
+        };
+        let end = ev == Event::StreamEnd;
+        b.on_event(ev, mark);
+        if let Some(p) = b.fatal.take() {
+            return Err(vec![p]);
+        }
+        if end {
+            break;
+        }
     }
     let mut problems = std::mem::take(&mut b.problems);
     let mut docs = Vec::new();
-    for (node, start) in b.docs {
+    for (node, start) in std::mem::take(&mut b.docs) {
         let mut spans = HashMap::new();
         let value = convert(&node, "", None, &mut spans, &mut problems);
         docs.push(Document {
@@ -459,6 +570,42 @@ mod tests {
             doc.value,
             json!([31, 15, -3, 1000.0, 0.5, "yes", "", "12:30"])
         );
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_bounded() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for c in b'b'..=b'j' {
+            let (p, c) = ((c - 1) as char, c as char);
+            bomb.push_str(&format!(
+                "{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            ));
+        }
+        let err = parse(&bomb).unwrap_err();
+        assert!(
+            err[0].message.contains("alias expansion exceeds"),
+            "{err:?}"
+        );
+        // Flow nesting stops in the scanner's own limit, block nesting in ours.
+        let err = parse(&"[".repeat(100_000)).unwrap_err();
+        assert!(err[0].message.contains("recursion limit"), "{err:?}");
+        let block: String = (0..150)
+            .map(|i| format!("{}- \n", "  ".repeat(i)))
+            .collect();
+        let err = parse(&block).unwrap_err();
+        assert!(err[0].message.contains("nesting deeper"), "{err:?}");
+        // Aliases that stack depth are caught too.
+        let mut nested = String::from("a: &a [[[[[[[[[[1]]]]]]]]]]\n");
+        for c in b'b'..=b'z' {
+            let p = (c - 1) as char;
+            nested.push_str(&format!(
+                "{}: &{} [[[[[[[[[[*{p}]]]]]]]]]]\n",
+                c as char, c as char
+            ));
+        }
+        assert!(parse(&nested).is_err());
+        // An ordinary anchor still works.
+        assert!(parse("a: &x {k: v}\nb: *x\n").is_ok());
     }
 
     #[test]

@@ -33,8 +33,11 @@ impl fmt::Display for TokenSource {
 pub struct Token(String);
 
 impl Token {
+    /// A token; its value is registered with the redaction layer at once.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let value = value.into();
+        crate::redact::register(&value);
+        Self(value)
     }
     pub fn expose(&self) -> &str {
         &self.0
@@ -86,7 +89,7 @@ impl TokenSource {
                 source_name: self.clone(),
             });
         }
-        Ok(Token(trimmed.to_string()))
+        Ok(Token::new(trimmed))
     }
 }
 
@@ -102,6 +105,23 @@ pub fn registry_host(registry: &str) -> &str {
     registry.split('/').next().unwrap_or(registry)
 }
 
+/// The dockerconfigjson text for `host`, exactly as it goes into the pull Secret. Registered with
+/// the redaction layer (with `user:token`) before it is returned, so no sink can print any of
+/// its encodings.
+pub fn docker_config_json(host: &str, credentials: &RegistryCredentials) -> String {
+    let token = credentials.token.expose();
+    let auth = STANDARD.encode(format!("{}:{token}", credentials.username));
+    let config = json!({"auths": {host: {
+        "username": credentials.username,
+        "password": token,
+        "auth": auth,
+    }}})
+    .to_string();
+    crate::redact::register_credentials(&credentials.username, token);
+    crate::redact::register_document(&config);
+    config
+}
+
 /// The `kubernetes.io/dockerconfigjson` Secret `name` in `namespace` for `host`.
 pub fn pull_secret(
     name: &str,
@@ -109,23 +129,14 @@ pub fn pull_secret(
     host: &str,
     credentials: &RegistryCredentials,
 ) -> DynamicObject {
-    let auth = STANDARD.encode(format!(
-        "{}:{}",
-        credentials.username,
-        credentials.token.expose()
-    ));
-    let config = json!({"auths": {host: {
-        "username": credentials.username,
-        "password": credentials.token.expose(),
-        "auth": auth,
-    }}});
+    let config = docker_config_json(host, credentials);
     let value = json!({
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": name, "namespace": namespace,
             "labels": {"app.kubernetes.io/managed-by": "flux-compat"}},
         "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": STANDARD.encode(config.to_string())},
+        "data": {".dockerconfigjson": STANDARD.encode(config)},
     });
     serde_json::from_value(value).expect("a Secret is a valid object")
 }
@@ -174,13 +185,16 @@ mod tests {
             "ghcr.io",
             &RegistryCredentials {
                 username: "flux".into(),
-                token: Token::new("tok"),
+                token: Token::new("tok-for-the-pull-secret-test"),
             },
         );
         let encoded = s.data["data"][".dockerconfigjson"].as_str().unwrap();
         let decoded: serde_json::Value =
             serde_json::from_slice(&STANDARD.decode(encoded).unwrap()).unwrap();
-        assert_eq!(decoded["auths"]["ghcr.io"]["password"], "tok");
+        assert_eq!(
+            decoded["auths"]["ghcr.io"]["password"],
+            "tok-for-the-pull-secret-test"
+        );
         assert_eq!(s.data["type"], "kubernetes.io/dockerconfigjson");
         assert_eq!(
             registry_host("ghcr.io/controlplaneio-fluxcd/alpine"),

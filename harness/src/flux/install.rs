@@ -29,7 +29,16 @@ pub struct InstallRequest<'a> {
     pub namespace: &'a str,
     /// For CRDs to become established (manifests) or the FluxInstance to become ready (operator).
     pub timeout: Duration,
+    /// The run every applied object is labelled with (`flux-compat.io/run`), so teardown of an
+    /// existing cluster finds and removes all of it, pull Secret included.
+    pub run_id: Option<&'a str>,
+    /// Install over a Flux this run did not create (`--replace-existing-flux`); without it such
+    /// an install is refused, naming what it would replace.
+    pub replace_existing: bool,
 }
+
+/// The label every object the harness creates carries, with the run id as value.
+pub const RUN_LABEL: &str = "flux-compat.io/run";
 
 /// What was installed.
 #[derive(Clone, Debug)]
@@ -75,6 +84,16 @@ pub enum InstallError {
         "install channel `{channel}` through the Flux Operator: the operator is not installed (the cluster serves no `FluxInstance` in `fluxcd.controlplane.io/v1`); install the Flux Operator first"
     )]
     OperatorMissing { channel: String },
+    #[error(
+        "install channel `{channel}`: Flux is already installed in this cluster and this run did not create it: {found}; pass `--replace-existing-flux` to install over it (the objects are overwritten, labelled with this run and removed at teardown)"
+    )]
+    ExistingFlux { channel: String, found: String },
+    #[error("install channel `{channel}`: check for a Flux already installed")]
+    Inspect {
+        channel: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("install channel `{channel}` through the Flux Operator")]
     InstanceNotReady {
         channel: String,
@@ -129,11 +148,115 @@ fn secret_object(req: &InstallRequest<'_>) -> Result<Option<DynamicObject>, Inst
     )))
 }
 
-/// Install the channel by its configured route.
+/// Install the channel by its configured route. A Flux this run did not create is refused
+/// unless `replace_existing`; then what was replaced is listed in `flux.replaced`.
 pub async fn install(kube: &Kube, req: &InstallRequest<'_>) -> Result<Installed, InstallError> {
-    match req.channel.install {
+    let found = existing_flux(kube, req).await?;
+    if !found.is_empty() && !req.replace_existing {
+        return Err(InstallError::ExistingFlux {
+            channel: req.channel.name.clone(),
+            found: found.join(", "),
+        });
+    }
+    if !found.is_empty() {
+        tracing::warn!(
+            channel = %req.channel.name,
+            replaced = %found.join(", "),
+            "installing over a Flux this run did not create; it is removed at teardown"
+        );
+    }
+    let mut installed = match req.channel.install {
         InstallRoute::Manifests => install_manifests(kube, req).await,
         InstallRoute::Operator => install_operator(kube, req).await,
+    }?;
+    if !found.is_empty() {
+        installed
+            .properties
+            .insert("flux.replaced".into(), found.join(", "));
+    }
+    Ok(installed)
+}
+
+fn owned_by_run(labels: Option<&BTreeMap<String, String>>, run_id: Option<&str>) -> bool {
+    run_id.is_some_and(|id| labels.and_then(|l| l.get(RUN_LABEL)).map(String::as_str) == Some(id))
+}
+
+/// Flux objects in the cluster that this run did not create: the install namespace, Flux CRDs
+/// and controller Deployments. Empty on a fresh cluster, and when there is no run to own them.
+async fn existing_flux(kube: &Kube, req: &InstallRequest<'_>) -> Result<Vec<String>, InstallError> {
+    // Without a run there is no owner to compare with (library callers installing directly).
+    if req.run_id.is_none() {
+        return Ok(Vec::new());
+    }
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, ListParams};
+    let err = |source| InstallError::Inspect {
+        channel: req.channel.name.clone(),
+        source,
+    };
+    let client = kube.client().clone();
+    let mut found = Vec::new();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if let Some(ns) = namespaces.get_opt(req.namespace).await.map_err(err)?
+        && !owned_by_run(ns.metadata.labels.as_ref(), req.run_id)
+    {
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), req.namespace);
+        let names: Vec<&str> = req.components.iter().map(|c| c.name()).collect();
+        let list = deployments
+            .list(&ListParams::default())
+            .await
+            .map_err(err)?;
+        let foreign: Vec<String> = list
+            .items
+            .iter()
+            .filter(|d| !owned_by_run(d.metadata.labels.as_ref(), req.run_id))
+            .filter_map(|d| d.metadata.name.clone())
+            .filter(|n| names.contains(&n.as_str()))
+            .collect();
+        found.push(format!("namespace `{}`", req.namespace));
+        found.extend(
+            foreign
+                .iter()
+                .map(|n| format!("Deployment `{}/{n}`", req.namespace)),
+        );
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let foreign: Vec<String> = crds
+        .list(&ListParams::default())
+        .await
+        .map_err(err)?
+        .items
+        .into_iter()
+        .filter(|c| !owned_by_run(c.metadata.labels.as_ref(), req.run_id))
+        .filter_map(|c| c.metadata.name)
+        // The Flux Operator's own CRDs are its prerequisite, not an installed Flux.
+        .filter(|n| n.ends_with(".toolkit.fluxcd.io"))
+        .collect();
+    if !foreign.is_empty() {
+        found.push(format!(
+            "{} Flux CRD(s) ({})",
+            foreign.len(),
+            foreign
+                .iter()
+                .take(3)
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(found)
+}
+
+/// Label every object with the run, so teardown and `gc` find it.
+fn label_all(objects: &mut [DynamicObject], run_id: Option<&str>) {
+    let Some(id) = run_id else { return };
+    for o in objects {
+        o.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(RUN_LABEL.to_string(), id.to_string());
     }
 }
 
@@ -177,6 +300,7 @@ async fn install_manifests(
         // First among the namespaced objects: the controllers' pulls need it from the start.
         objects.insert(0, secret);
     }
+    label_all(&mut objects, req.run_id);
     let applied = apply(kube, req, objects).await?;
     let mut properties = BTreeMap::new();
     properties.insert("flux.route".into(), "manifests".into());
@@ -245,6 +369,7 @@ async fn install_operator(
         req.components,
         req.namespace,
     ));
+    label_all(&mut objects, req.run_id);
     let applied = apply(kube, req, objects).await?;
     let instance = ObjectRef::new(
         operator::FLUX_INSTANCE_API_VERSION,

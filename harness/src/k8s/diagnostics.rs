@@ -68,7 +68,7 @@ pub fn redact(obj: &mut Value) {
 
 /// Remove every scrub value from `text`.
 pub fn scrub(text: &str, values: &[String]) -> String {
-    let mut out = text.to_string();
+    let mut out = crate::redact::text(text).into_owned();
     for v in values.iter().filter(|v| !v.is_empty()) {
         out = out.replace(v.as_str(), REDACTED);
     }

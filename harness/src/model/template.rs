@@ -58,6 +58,10 @@ pub const KNOWN_VARIABLES: &[(&str, &str)] = &[
         "name of the Secret holding fixture credentials (username/password)",
     ),
     (
+        "fixtures.pushSecret",
+        "name of the Secret holding `ca.crt` and credentials that may also push (for `ImageUpdateAutomation`)",
+    ),
+    (
         "git.lastCommit",
         "the commit SHA the scenario's latest `gitPush` created (only after a `gitPush` step)",
     ),
@@ -157,39 +161,57 @@ impl TemplateError {
     }
 }
 
-/// All placeholders in `text`, or the first syntax error.
-pub fn placeholders(text: &str) -> Result<Vec<Placeholder>, TemplateError> {
+/// Every `${{ ... }}` in `text`, in order: a placeholder, or an unclosed `${{` when no `}}`
+/// follows on the same line before the next `${{` (so one mistake is one problem and never
+/// swallows the placeholder after it).
+fn scan(text: &str) -> Vec<Result<Placeholder, TemplateError>> {
     let mut out = Vec::new();
     let mut rest = 0;
     while let Some(found) = text[rest..].find("${{") {
         let start = rest + found;
         let body_start = start + 3;
-        let end = text[body_start..]
-            .find("}}")
-            .ok_or(TemplateError::Unclosed { offset: start })?;
-        let name = text[body_start..body_start + end].trim().to_string();
-        out.push(Placeholder {
-            name,
-            offset: start,
-        });
-        rest = body_start + end + 2;
+        let line_end = text[body_start..]
+            .find(['\n', '\r'])
+            .map_or(text.len(), |i| body_start + i);
+        let next_open = text[body_start..]
+            .find("${{")
+            .map_or(text.len(), |i| body_start + i);
+        let limit = line_end.min(next_open);
+        match text[body_start..limit].find("}}") {
+            Some(end) => {
+                out.push(Ok(Placeholder {
+                    name: text[body_start..body_start + end].trim().to_string(),
+                    offset: start,
+                }));
+                rest = body_start + end + 2;
+            }
+            None => {
+                out.push(Err(TemplateError::Unclosed { offset: start }));
+                rest = body_start;
+            }
+        }
     }
-    Ok(out)
+    out
 }
 
-/// Check every placeholder names a known variable.
+/// All placeholders in `text`, or the first syntax error.
+pub fn placeholders(text: &str) -> Result<Vec<Placeholder>, TemplateError> {
+    scan(text).into_iter().collect()
+}
+
+/// Every problem: unclosed placeholders and unknown variables, each once.
 pub fn check(text: &str) -> Vec<TemplateError> {
-    match placeholders(text) {
-        Err(e) => vec![e],
-        Ok(list) => list
-            .into_iter()
-            .filter(|p| !is_known(&p.name))
-            .map(|p| TemplateError::Unknown {
+    scan(text)
+        .into_iter()
+        .filter_map(|r| match r {
+            Err(e) => Some(e),
+            Ok(p) if !is_known(&p.name) => Some(TemplateError::Unknown {
                 name: p.name,
                 offset: p.offset,
-            })
-            .collect(),
-    }
+            }),
+            Ok(_) => None,
+        })
+        .collect()
 }
 
 /// Replace every placeholder with its value.
@@ -290,6 +312,13 @@ mod tests {
             &check("a ${{ namespace")[0],
             TemplateError::Unclosed { offset: 2 }
         ));
+        // Issue 16 item 13: an unclosed placeholder is one problem on its line and the next
+        // placeholder is still checked on its own.
+        let errs = check("a: ${{ namespace\nb: ${{ nope }}\nc: ${{ run.id }}");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(matches!(&errs[0], TemplateError::Unclosed { offset: 3 }));
+        assert!(matches!(&errs[1], TemplateError::Unknown { name, .. } if name == "nope"));
+        assert!(errs.iter().all(|e| !e.to_string().contains('\n')));
         assert!(check("${{ challenges.tls11.url }} ${{ challenges.caSecret }}").is_empty());
         assert!(matches!(
             &check("${{ challenges.tls99.url }}")[0],

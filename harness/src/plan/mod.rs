@@ -154,18 +154,46 @@ impl Filter {
     }
 }
 
-/// Shell-style match supporting `*` (any run) and `?` (one character).
+/// Shell-style match supporting `*` (any run) and `?` (one character), without backtracking
+/// into earlier stars: at most (pattern + 1) × (text + 1) steps, whatever the pattern.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
+    glob_steps(pattern, text).0
+}
+
+/// [`glob_match`] and the number of steps it took (the bound is tested, not timed).
+pub fn glob_steps(pattern: &str, text: &str) -> (bool, usize) {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti, mut steps) = (0, 0, 0);
+    // The last star seen and the text position it currently swallows up to: a mismatch only
+    // ever retries from there, so earlier stars are never revisited.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        steps += 1;
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+            }
+            Some(c) if *c == '?' || *c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match star {
+                Some((s, mark)) => {
+                    star = Some((s, mark + 1));
+                    pi = s + 1;
+                    ti = mark + 1;
+                }
+                None => return (false, steps),
+            },
         }
     }
-    go(pattern.as_bytes(), text.as_bytes())
+    while p.get(pi) == Some(&'*') {
+        pi += 1;
+        steps += 1;
+    }
+    (pi == p.len(), steps)
 }
 
 /// The id of a cell: `<minor>-<channel>-<flux>-<provider>`, e.g. `1.37-fips-v2.9.4-kind`.
@@ -313,5 +341,24 @@ mod tests {
         assert!(glob_match("1.3?-*", "1.32-x"));
         assert!(glob_match("exact", "exact"));
         assert!(!glob_match("exact", "exactly"));
+        assert!(glob_match("*", "") && glob_match("a*b*c", "aXbYc") && !glob_match("a*b", "ab c"));
+        assert!(glob_match("*-v2.9.4-*", "1.37-fips-v2.9.4-kind"));
+    }
+
+    // Issue 16 item 7: a pattern of many stars used to take exponential time (> 20 s); the step
+    // count is bounded by the product of the lengths.
+    #[test]
+    fn glob_is_polynomial_on_pathological_patterns() {
+        let text = "1.37-mainline-v2.9.4-kind-and-a-longer-tail-".repeat(3);
+        for pattern in [
+            "**************a".to_string(),
+            "*a".repeat(20) + "b",
+            "?*".repeat(30) + "z",
+        ] {
+            let (m, steps) = glob_steps(&pattern, &text);
+            assert!(!m);
+            let bound = (pattern.len() + 1) * (text.len() + 1);
+            assert!(steps <= bound, "{pattern}: {steps} steps > {bound}");
+        }
     }
 }

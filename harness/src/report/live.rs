@@ -82,6 +82,8 @@ impl EventSink for ReportWriter {
                 self.flush(&mut st);
             }
             RunEvent::CellFinished { result } => {
+                // Artifacts written by other programs (kind's exported logs) pass the layer too.
+                super::files::redact_tree(&self.dir.join("artifacts").join(&result.id));
                 if let Some(run) = st.run.as_mut() {
                     run.cells.retain(|c| c.id != result.id);
                     run.cells.push((**result).clone());

@@ -16,10 +16,22 @@ pub fn merge(shards: Vec<(PathBuf, RunResult)>) -> Result<RunResult, ReportError
         });
     };
     for c in &merged.cells {
-        seen.insert(c.id.clone(), first_path.clone());
+        if seen.insert(c.id.clone(), first_path.clone()).is_some() {
+            return Err(ReportError::DuplicateInShard {
+                cell: c.id.clone(),
+                path: first_path,
+            });
+        }
     }
     for (path, run) in iter {
+        let mut own = std::collections::HashSet::new();
         for c in &run.cells {
+            if !own.insert(c.id.as_str()) {
+                return Err(ReportError::DuplicateInShard {
+                    cell: c.id.clone(),
+                    path: path.clone(),
+                });
+            }
             if let Some(first) = seen.insert(c.id.clone(), path.clone()) {
                 return Err(ReportError::DuplicateCell {
                     cell: c.id.clone(),
@@ -50,6 +62,13 @@ pub fn merge(shards: Vec<(PathBuf, RunResult)>) -> Result<RunResult, ReportError
 
 /// Read `results.json` from each directory, merge, and write the merged set to `output`.
 pub fn merge_dirs(dirs: &[PathBuf], output: &Path) -> Result<RunResult, ReportError> {
+    // Writing into an input would overwrite a shard with the merge of itself and others.
+    let canonical = |p: &Path| std::fs::canonicalize(p).ok();
+    if let Some(out) = canonical(output)
+        && dirs.iter().any(|d| canonical(d).as_ref() == Some(&out))
+    {
+        return Err(ReportError::OutputIsInput(output.to_path_buf()));
+    }
     let mut shards = Vec::new();
     for d in dirs {
         let path = d.join("results.json");

@@ -72,8 +72,15 @@ fn secs(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
 }
 
-/// The one-line text of an event, or `None` for events that only move bars.
+/// The one-line text of an event, or `None` for events that only move bars. Secrets are masked
+/// and control characters escaped: nothing a cluster or a config file says can reach the
+/// terminal raw.
 pub fn line(event: &RunEvent) -> Option<String> {
+    let raw = raw_line(event)?;
+    Some(crate::errors::escape_controls(&crate::redact::text(&raw)).into_owned())
+}
+
+fn raw_line(event: &RunEvent) -> Option<String> {
     Some(match event {
         RunEvent::RunStarted {
             run_id,
@@ -139,7 +146,8 @@ pub fn line(event: &RunEvent) -> Option<String> {
                 .unwrap_or_default()
         ),
         RunEvent::Interrupted => {
-            "interrupted: stopping cells and deleting everything created".to_string()
+            "interrupted: stopping cells and removing everything created (Ctrl-C again to exit now)"
+                .to_string()
         }
         RunEvent::RunFinished { result } => {
             let c = result.case_counts();

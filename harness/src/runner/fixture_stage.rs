@@ -4,11 +4,12 @@
 
 use super::stages::{CellCtx, FixturePlane, PhaseError, Properties};
 use crate::fips::tls::challenge::{ChallengeConfig, ChallengeSet};
+use crate::fixtures::Credentials;
 use crate::fixtures::plane::{Plane, PlaneConfig};
 use crate::model::matrix::{Matrix, ProviderKind};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -90,9 +91,14 @@ impl FixtureStage {
                         "an existing cluster must reach the fixture plane on an address of this machine: set {ADVERTISE_ENV} to that host or IP"
                     ))
                 })?;
+                // Only the advertised address, never every interface: the cluster reaches that
+                // one, a neighbour on another network does not reach the plane at all.
+                let ip = advertised_ip(&advertise).await.map_err(PhaseError::error)?;
                 Ok(PlaneConfig {
-                    listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    listen: SocketAddr::new(ip, 0),
                     advertise,
+                    auth: Some(per_run_credentials("flux-compat")),
+                    push: Some(per_run_credentials("flux-compat-push")),
                     ..PlaneConfig::loopback(&self.fixtures_dir)
                 })
             }
@@ -104,6 +110,30 @@ impl FixtureStage {
             }),
         }
     }
+}
+
+/// Fresh random credentials for one plane, registered with the redaction layer at once.
+fn per_run_credentials(username: &str) -> Credentials {
+    let password = crate::fixtures::http::random_hex(24);
+    crate::redact::register_credentials(username, &password);
+    Credentials {
+        username: username.to_string(),
+        password,
+    }
+}
+
+/// The IP to listen on for an advertised host: the literal address, or what the name resolves to.
+async fn advertised_ip(advertise: &str) -> Result<IpAddr, String> {
+    let host = advertise.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| format!("resolve {ADVERTISE_ENV} host `{host}`: {e}"))?
+        .map(|a| a.ip())
+        .next()
+        .ok_or_else(|| format!("resolve {ADVERTISE_ENV} host `{host}`: no address"))
 }
 
 impl FixturePlane for FixtureStage {

@@ -24,6 +24,8 @@ pub struct ChannelStage {
     pub manifests: ManifestSource,
     /// User name sent with the registry token (ghcr.io accepts any non-empty name).
     pub registry_username: String,
+    /// Install over a Flux the run did not create (`--replace-existing-flux`).
+    pub replace_existing: bool,
     /// Controllers installed per cell, for the verify phase.
     installed: Mutex<BTreeMap<String, Vec<Controller>>>,
 }
@@ -34,8 +36,15 @@ impl ChannelStage {
             matrix,
             manifests,
             registry_username,
+            replace_existing: false,
             installed: Mutex::default(),
         }
+    }
+
+    /// Install over a Flux the run did not create (`--replace-existing-flux`).
+    pub fn replacing_existing(mut self, replace: bool) -> Self {
+        self.replace_existing = replace;
+        self
     }
 
     async fn kube(ctx: &CellCtx) -> Result<Kube, PhaseError> {
@@ -89,6 +98,8 @@ impl FluxStage for ChannelStage {
                 credentials: credentials.as_ref(),
                 namespace: NAMESPACE,
                 timeout: ctx.timeouts.install,
+                run_id: Some(&ctx.run_id),
+                replace_existing: self.replace_existing,
             };
             match install(&kube, &req).await {
                 Ok(done) => {

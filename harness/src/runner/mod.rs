@@ -405,12 +405,8 @@ async fn phase<T>(
         Ok(v) => (Status::Pass, None, None, Some(v)),
         Err(e) => (e.status, Some(e.message), e.diagnostics, None),
     };
-    let mut message = message;
-    let mut diagnostics = diagnostics;
-    if let Some(t) = &sh.cfg.registry_token {
-        message = message.map(|m| t.redact(&m));
-        diagnostics = diagnostics.map(|d| t.redact(&d));
-    }
+    let message = message.map(crate::redact::owned);
+    let diagnostics = diagnostics.map(crate::redact::owned);
     let result = PhaseResult {
         name: name.to_string(),
         status,
@@ -464,11 +460,17 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
             // Registered before creation starts: an interrupted `kind create` leaves a
             // half-made cluster that must go too.
             let (p, s) = (provider.clone(), spec.clone());
-            sh.registry.register(
-                &cell.id,
-                format!("delete cluster `{}`", spec.name),
-                move || Box::pin(async move { p.down(&s).await.map_err(|e| e.chain()) }),
-            );
+            // An existing cluster is never deleted: only what this run created in it goes.
+            let label = match provider.kind() {
+                "existing" => format!(
+                    "remove what run `{}` created in the existing cluster",
+                    spec.run_id
+                ),
+                _ => format!("delete cluster `{}`", spec.name),
+            };
+            sh.registry.register(&cell.id, label, move || {
+                Box::pin(async move { p.down(&s).await.map_err(|e| e.chain()) })
+            });
             let create = async {
                 let _permit = sh
                     .creates
@@ -709,12 +711,10 @@ async fn run_scenario(sh: &Shared, ctx: &CellCtx, s: &PlannedScenario) -> Scenar
         },
         _ = sh.cancel.cancelled() => errored("interrupted".into()),
     };
-    if let Some(t) = &sh.cfg.registry_token {
-        res.message = res.message.map(|m| t.redact(&m));
-        res.diagnostics = res.diagnostics.map(|d| t.redact(&d));
-        for st in &mut res.steps {
-            st.message = st.message.take().map(|m| t.redact(&m));
-        }
+    res.message = res.message.map(crate::redact::owned);
+    res.diagnostics = res.diagnostics.map(crate::redact::owned);
+    for st in &mut res.steps {
+        st.message = st.message.take().map(crate::redact::owned);
     }
     sh.sink.emit(&RunEvent::ScenarioFinished {
         cell: ctx.cell.id.clone(),

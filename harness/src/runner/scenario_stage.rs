@@ -122,6 +122,7 @@ impl ScenarioRunner for ScenarioStage {
                 }),
                 install_timeout: ctx.timeouts.install,
                 verify_timeout: ctx.timeouts.verify,
+                run_id: &ctx.run_id,
             };
             let engine = Engine {
                 kube: &kube,
@@ -179,7 +180,10 @@ impl FixtureOps for PlaneOps {
     }
 
     fn namespace_objects(&self, namespace: &str) -> Result<Vec<Value>, OpsError> {
-        let mut out = vec![yaml_object(&self.plane.ca_secret_manifest(namespace))?];
+        let mut out = vec![
+            yaml_object(&self.plane.ca_secret_manifest(namespace))?,
+            yaml_object(&self.plane.push_secret_manifest(namespace))?,
+        ];
         match self.plane.auth_secret_manifest(namespace) {
             Some(auth) => out.push(yaml_object(&auth)?),
             // Scenarios reference the auth Secret unconditionally; without auth it holds no credentials.
@@ -262,6 +266,8 @@ pub struct CellFlux<'a> {
     pub credentials: Option<RegistryCredentials>,
     pub install_timeout: Duration,
     pub verify_timeout: Duration,
+    /// Objects are labelled with the run; the run's own earlier install is not "existing".
+    pub run_id: &'a str,
 }
 
 impl CellFlux<'_> {
@@ -274,6 +280,8 @@ impl CellFlux<'_> {
             credentials: self.credentials.as_ref(),
             namespace: super::flux_stage::NAMESPACE,
             timeout: self.install_timeout,
+            run_id: Some(self.run_id),
+            replace_existing: false,
         };
         let installed = install(&self.kube, &req)
             .await

@@ -1,5 +1,6 @@
 //! Registry tokens: read from an environment variable or a file only (never argv), and opaque
-//! everywhere else: `Debug` and `Display` print a mask, so a token cannot leak into logs or reports.
+//! everywhere else: `Debug` and `Display` print a mask, and every value is registered with the
+//! redaction layer (`crate::redact`) the moment it exists, so no sink can print any encoding of it.
 
 use std::path::Path;
 
@@ -9,7 +10,9 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let value = value.into();
+        crate::redact::register(&value);
+        Self(value)
     }
 
     /// The value, for the one place that must send it (a pull secret's data).
@@ -23,23 +26,24 @@ impl Secret {
             .ok()
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
-            .map(Secret)
+            .map(Secret::new)
     }
 
-    /// Read from a file (trailing newline stripped). The message names the file, never content.
+    /// Read from a file (trailing newline stripped): a regular file of at most 64 KiB. The
+    /// message names the file, never content.
     pub fn from_file(path: &Path) -> Result<Secret, String> {
-        let v = std::fs::read_to_string(path)
+        let v = crate::config::source::read_text(path, 64 << 10)
             .map_err(|e| format!("cannot read registry token file `{}`: {e}", path.display()))?;
         let v = v.trim();
         if v.is_empty() {
             return Err(format!("registry token file `{}` is empty", path.display()));
         }
-        Ok(Secret(v.to_string()))
+        Ok(Secret::new(v))
     }
 
-    /// Replace every occurrence of the secret in `text` (diagnostics, captured output).
+    /// Mask every encoding of every registered secret in `text` (the one redaction layer).
     pub fn redact(&self, text: &str) -> String {
-        text.replace(&self.0, "***")
+        crate::redact::text(text).into_owned()
     }
 }
 

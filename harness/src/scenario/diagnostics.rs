@@ -32,7 +32,7 @@ pub async fn capture<K: KubeOps>(
                 let _ = writeln!(summary, "{key}: {}", describe(&obj));
                 let path = objects_dir.join(format!("{}.yaml", key.file_stem()));
                 let text = serde_norway::to_string(&obj).unwrap_or_else(|e| format!("# {e}"));
-                if let Err(e) = std::fs::write(&path, text) {
+                if let Err(e) = std::fs::write(&path, crate::redact::text(&text).as_bytes()) {
                     let _ = writeln!(summary, "  cannot write `{}`: {e}", path.display());
                 }
             }
@@ -60,7 +60,10 @@ pub async fn capture<K: KubeOps>(
                     .to_string()
             });
             let text = serde_norway::to_string(&events).unwrap_or_default();
-            if let Err(e) = std::fs::write(dir.join("events.yaml"), text) {
+            if let Err(e) = std::fs::write(
+                dir.join("events.yaml"),
+                crate::redact::text(&text).as_bytes(),
+            ) {
                 let _ = writeln!(summary, "cannot write events: {e}");
             }
             if !events.is_empty() {

@@ -32,6 +32,10 @@ pub enum ImageError {
         "registry `{registry}` asks for credentials: give a token with --registry-token-env or --registry-token-file"
     )]
     Unauthorized { registry: String },
+    #[error(
+        "registry `{registry}` refused the credentials of user `{username}`: check the user name (FLUX_COMPAT_REGISTRY_USERNAME) and that the token may pull this image"
+    )]
+    Rejected { registry: String, username: String },
     #[error("`{what}` has digest `{actual}`, expected `{expected}`")]
     DigestMismatch {
         what: String,
@@ -287,9 +291,7 @@ impl Registry {
                 continue;
             }
             if status == reqwest::StatusCode::UNAUTHORIZED {
-                return Err(ImageError::Unauthorized {
-                    registry: r.registry.clone(),
-                });
+                return Err(self.refused(r));
             }
             if !status.is_success() {
                 return Err(ImageError::Status {
@@ -305,9 +307,22 @@ impl Registry {
             let body = resp.bytes().await.map_err(http_err)?.to_vec();
             return Ok(Fetched { body, content_type });
         }
-        Err(ImageError::Unauthorized {
-            registry: r.registry.clone(),
-        })
+        Err(self.refused(r))
+    }
+
+    /// A final 401: credentials were sent and refused, or there were none to send.
+    fn refused(&self, r: &ImageRef) -> ImageError {
+        match (&self.creds.secret, &self.creds.username) {
+            (Some(_), username) => ImageError::Rejected {
+                registry: r.registry.clone(),
+                username: username
+                    .clone()
+                    .unwrap_or_else(|| "(none: token as bearer)".into()),
+            },
+            (None, _) => ImageError::Unauthorized {
+                registry: r.registry.clone(),
+            },
+        }
     }
 
     /// Answer a 401 challenge: a Bearer realm gets a token (with basic auth when a username is
@@ -318,9 +333,7 @@ impl Registry {
         key: &str,
         challenge: &str,
     ) -> Result<(), ImageError> {
-        let unauthorized = || ImageError::Unauthorized {
-            registry: r.registry.clone(),
-        };
+        let unauthorized = || self.refused(r);
         let Some(secret) = &self.creds.secret else {
             return Err(unauthorized());
         };

@@ -23,6 +23,7 @@ pub struct Shared {
     pub health: Health,
     pub version: (u32, u32, u32),
     pub bookmark_interval: Duration,
+    pub admission_echo: bool,
 }
 
 fn full(code: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
@@ -476,6 +477,18 @@ fn apply(
             400,
             "BadRequest",
             "the namespace of the object does not match the namespace on the URL",
+        );
+    }
+    // k8s.io/apiserver pkg/admission/plugin/webhook/errors: a denial is a 403 whose message is
+    // `admission webhook "<name>" denied the request: <the webhook's reason>`.
+    if shared.admission_echo && kind == "Secret" {
+        return status(
+            403,
+            "Forbidden",
+            &format!(
+                "admission webhook \"secrets.policy.example\" denied the request: Secret rejected by policy: {}",
+                serde_json::to_string(&obj).unwrap_or_default()
+            ),
         );
     }
     if status_only {

@@ -103,6 +103,10 @@ pub struct Options {
     pub listen: SocketAddr,
     /// Names the serving certificate carries besides 127.0.0.1 and localhost.
     pub tls_names: Vec<String>,
+    /// A validating admission webhook denies every Secret and echoes the object in its message,
+    /// as policy engines' denials do (`admission webhook "..." denied the request: ...`): the
+    /// harness must keep every encoding of the token out of what it prints and writes.
+    pub admission_echo: bool,
 }
 
 impl Default for Options {
@@ -115,6 +119,7 @@ impl Default for Options {
             flux_tools: flux::common::Tools::default(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls_names: Vec::new(),
+            admission_echo: false,
         }
     }
 }
@@ -163,6 +168,7 @@ impl ApiServer {
             health: health.clone(),
             version: options.version,
             bookmark_interval: options.bookmark_interval,
+            admission_echo: options.admission_echo,
         });
         let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let tls = options.tls.then(|| tls::serving(&options.tls_names));
