@@ -218,7 +218,7 @@ async fn run_on_double(
     };
     let root = support::root();
     let matrix = Arc::new(loaded.matrix.clone());
-    let manifests = ManifestSource::File(root.join("fixtures/flux/install-v2.9.4.yaml"));
+    let manifests = ManifestSource::File(support::flux_manifests("v2.9.4"));
     let fixtures = Arc::new(FixtureStage::new(
         matrix.clone(),
         root.join("fixtures"),

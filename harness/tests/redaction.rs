@@ -218,7 +218,7 @@ fn project(dir: &Path, kubeconfig: &Path) {
     let manifests = dir.join("manifests/v2.9.4");
     std::fs::create_dir_all(&manifests).unwrap();
     std::fs::copy(
-        root.join("fixtures/flux/install-v2.9.4.yaml"),
+        support::flux_manifests("v2.9.4"),
         manifests.join("install.yaml"),
     )
     .unwrap();
