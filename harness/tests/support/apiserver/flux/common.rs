@@ -496,6 +496,41 @@ pub struct TlsFiles {
     pub password: Option<String>,
 }
 
+impl TlsFiles {
+    /// The `username`/`password` of a `secretRef` beside the CA of a `certSecretRef`: the
+    /// HelmRepository getter options (source-controller internal/helm/getter/client_opts.go,
+    /// basic auth from `secretRef`, TLS from `certSecretRef`).
+    pub fn with_basic_auth(mut self, ctx: &Ctx, ns: &str, secret: &str) -> Self {
+        if let Some(d) = (!secret.is_empty())
+            .then(|| ctx.secret(ns, secret))
+            .flatten()
+        {
+            let text = |k: &str| d.get(k).map(|b| String::from_utf8_lossy(b).into_owned());
+            self.username = text("username");
+            self.password = text("password");
+        }
+        self
+    }
+
+    /// The credentials for `host` in a `kubernetes.io/dockerconfigjson` `secretRef`: the
+    /// keychain OCIRepository and ImageRepository build from it (source-controller
+    /// internal/controller/ocirepository_controller.go, image-reflector-controller
+    /// internal/controller/imagerepository_controller.go, both through fluxcd/pkg auth).
+    pub fn with_registry_auth(mut self, ctx: &Ctx, ns: &str, secret: &str, host: &str) -> Self {
+        let config = (!secret.is_empty())
+            .then(|| ctx.secret(ns, secret))
+            .flatten()
+            .and_then(|d| d.get(".dockerconfigjson").cloned())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        if let Some(entry) = config.as_ref().and_then(|c| c.pointer("/auths")?.get(host)) {
+            let text = |k: &str| entry.get(k).and_then(Value::as_str).map(str::to_string);
+            self.username = text("username");
+            self.password = text("password");
+        }
+        self
+    }
+}
+
 pub fn tls_files(ctx: &Ctx, ns: &str, secret: &str) -> TlsFiles {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = if secret.is_empty() {

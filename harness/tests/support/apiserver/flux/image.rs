@@ -40,11 +40,9 @@ pub async fn repository(ctx: &Ctx, o: &Value) -> Option<Duration> {
     let o = &common::ensure_finalizer(ctx, o);
     let image = str_at(o, "/spec/image");
     let (host, repo) = image.split_once('/').unwrap_or((image, ""));
-    let files = common::tls_files(
-        ctx,
-        meta(o, "namespace"),
-        str_at(o, "/spec/certSecretRef/name"),
-    );
+    let ns = meta(o, "namespace");
+    let files = common::tls_files(ctx, ns, str_at(o, "/spec/certSecretRef/name"))
+        .with_registry_auth(ctx, ns, str_at(o, "/spec/secretRef/name"), host);
     match Registry::new(&files, host).tags(repo).await {
         Ok(tags) => {
             let mut sorted = tags.clone();

@@ -7,6 +7,7 @@
 
 use super::common::{self, Ctx, REQUESTED_AT, condition, generation, handled, meta, str_at};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 const CONTROLLER: &str = "notification-controller";
@@ -71,13 +72,30 @@ pub fn forward(ctx: &Ctx, o: &Value, warning: bool, reason: &str, message: &str,
         }
         let address = str_at(&provider, "/spec/address").to_string();
         let files = common::tls_files(ctx, ns, str_at(&provider, "/spec/certSecretRef/name"));
+        let headers = provider_headers(ctx, ns, str_at(&provider, "/spec/secretRef/name"));
         let body = payload.clone();
         tokio::spawn(async move {
             let client = common::http_client(&files);
-            // internal/notifier/forwarder.go: a POST of the event as JSON.
-            let _ = client.post(&address).json(&body).send().await;
+            // internal/notifier/forwarder.go: a POST of the event as JSON, with the headers.
+            let mut req = client.post(&address).json(&body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let _ = req.send().await;
         });
     }
+}
+
+/// The `headers` key of a Provider's `secretRef`, a YAML map of HTTP headers the generic
+/// webhook sends with every event (internal/server/event_handlers.go reads it from the Secret).
+fn provider_headers(ctx: &Ctx, ns: &str, secret: &str) -> Vec<(String, String)> {
+    let yaml = (!secret.is_empty())
+        .then(|| ctx.secret(ns, secret))
+        .flatten()
+        .and_then(|d| d.get("headers").cloned());
+    yaml.and_then(|b| serde_norway::from_slice::<BTreeMap<String, String>>(&b).ok())
+        .map(|m| m.into_iter().collect())
+        .unwrap_or_default()
 }
 
 /// internal/controller/receiver_controller.go: the token from `secretRef`, the webhook path,

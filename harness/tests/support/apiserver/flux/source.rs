@@ -46,12 +46,12 @@ async fn preflight(
         .rsplit_once(':')
         .map_or(host, |(h, _)| h)
         .trim_matches(['[', ']']);
-    let run = Command::new(client)
-        .args(["get", url])
-        .arg(&ca)
-        .arg(name)
-        .kill_on_drop(true)
-        .output();
+    let mut cmd = Command::new(client);
+    cmd.args(["get", url]).arg(&ca).arg(name).kill_on_drop(true);
+    if let (Some(u), Some(p)) = (&files.username, &files.password) {
+        cmd.env("TLSPEER_USERNAME", u).env("TLSPEER_PASSWORD", p);
+    }
+    let run = cmd.output();
     let out = tokio::time::timeout(Duration::from_secs(30), run)
         .await
         .map_err(|_| format!("Get \"{url}\": context deadline exceeded"))?
@@ -294,7 +294,11 @@ pub async fn helm_repository(ctx: &Ctx, o: &Value) -> Option<Duration> {
     }
     let o = &ensure_finalizer(ctx, o);
     let (ns, url) = (meta(o, "namespace"), str_at(o, "/spec/url"));
-    let files = common::tls_files(ctx, ns, str_at(o, "/spec/certSecretRef/name"));
+    let files = common::tls_files(ctx, ns, str_at(o, "/spec/certSecretRef/name")).with_basic_auth(
+        ctx,
+        ns,
+        str_at(o, "/spec/secretRef/name"),
+    );
     let index_url = format!("{}/index.yaml", url.trim_end_matches('/'));
     if let Err(e) = preflight(ctx, &files, &index_url, &[200]).await {
         failed(
@@ -527,11 +531,9 @@ async fn chart_from_index(
     } else {
         format!("{base}/{url}")
     };
-    let files = common::tls_files(
-        ctx,
-        meta(repo, "namespace"),
-        str_at(repo, "/spec/certSecretRef/name"),
-    );
+    let ns = meta(repo, "namespace");
+    let files = common::tls_files(ctx, ns, str_at(repo, "/spec/certSecretRef/name"))
+        .with_basic_auth(ctx, ns, str_at(repo, "/spec/secretRef/name"));
     let bytes = fetch(&files, &url)
         .await
         .map_err(|e| format!("failed to download chart for remote reference: {e}"))?;
@@ -589,6 +591,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()>
 pub struct Registry {
     client: reqwest::Client,
     host: String,
+    credentials: Option<(String, String)>,
 }
 
 impl Registry {
@@ -596,14 +599,18 @@ impl Registry {
         Self {
             client: common::http_client(files),
             host: host.to_string(),
+            credentials: files.username.clone().zip(files.password.clone()),
         }
     }
     pub async fn get(&self, path: &str, accept: &str) -> Result<(Vec<u8>, Option<String>), String> {
         let url = format!("https://{}/v2/{path}", self.host);
-        let resp = self
-            .client
-            .get(&url)
-            .header("accept", accept)
+        let mut req = self.client.get(&url).header("accept", accept);
+        // go-containerregistry answers the registry's Basic challenge with the keychain's
+        // credentials for the host; the fixture registry always challenges, so send them.
+        if let Some((u, p)) = &self.credentials {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = req
             .send()
             .await
             .map_err(|e| format!("GET {url}: {}", flux_compat::errors::chain(&e)))?;
@@ -656,8 +663,9 @@ pub async fn oci(ctx: &Ctx, o: &Value) -> Option<Duration> {
     let o = &ensure_finalizer(ctx, o);
     let ns = meta(o, "namespace");
     let url = str_at(o, "/spec/url");
-    let files = common::tls_files(ctx, ns, str_at(o, "/spec/certSecretRef/name"));
     let (host, repo) = split_oci(url);
+    let files = common::tls_files(ctx, ns, str_at(o, "/spec/certSecretRef/name"))
+        .with_registry_auth(ctx, ns, str_at(o, "/spec/secretRef/name"), &host);
     if let Err(e) = preflight(ctx, &files, &format!("https://{host}/v2/"), &[200, 401]).await {
         failed(
             ctx,
