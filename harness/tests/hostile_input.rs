@@ -73,11 +73,17 @@ impl Project {
         self.dir.path().join("project")
     }
 
+    /// The CLI in the project, with the real Flux manifests located offline (`validate` checks
+    /// scenario manifests against their CRDs and must not depend on the network).
     fn run(&self, args: &[&str]) -> Output {
+        let manifests = support::flux_manifest_dir(&["v2.9.4", "v2.8.8"], self.dir.path());
         flux_compat(
             &self.root(),
             args,
-            &[("FLUX_COMPAT_REGISTRY_TOKEN", CANARY)],
+            &[
+                ("FLUX_COMPAT_REGISTRY_TOKEN", CANARY),
+                ("FLUX_COMPAT_FLUX_MANIFESTS", manifests.to_str().unwrap()),
+            ],
         )
     }
 }

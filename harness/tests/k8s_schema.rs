@@ -46,6 +46,7 @@ fn library_objects() -> Vec<Value> {
         ("fixtures.ociUrl", "oci://172.18.0.1:30500"),
         ("fixtures.webhookUrl", "https://172.18.0.1:30443/webhook"),
         ("fixtures.caSecret", "ca"),
+        ("fixtures.pushSecret", "push"),
         ("fixtures.authSecret", "auth"),
         ("challenges.caSecret", "challenge-ca"),
     ]
