@@ -426,25 +426,27 @@ fn run_passes() -> Result<(), Failed> {
 }
 
 fn unreachable_plane_fails() -> Result<(), Failed> {
-    // One scenario is enough: its first wait for the git source fails.
+    // The reachability probe stops the cell in the `fixtures` phase, before Flux is installed
+    // and before any scenario waits out its budget.
     let fault = [("STANDIN_FIREWALL_HOST", "1")];
     let one = ["git-kustomization".to_string()];
     let run = run_cell("fw", &fault, CHANNEL, &one, Duration::from_secs(10))?;
     let r = &run.result;
     let cell = &r.cells[0];
-    if cell.status == Status::Pass {
-        return Err("a cell whose node cannot reach the fixture plane passed".into());
+    let fixtures = cell.phases.iter().find(|p| p.name == "fixtures");
+    let Some(fixtures) = fixtures.filter(|p| p.status == Status::Error) else {
+        return Err(format!("the fixtures phase did not fail:\n{}", describe(r)).into());
+    };
+    if cell.phases.iter().any(|p| p.name == "install") {
+        return Err(format!(
+            "Flux was installed past an unreachable plane:\n{}",
+            describe(r)
+        )
+        .into());
     }
-    // The failure names the plane's URL and why the node could not fetch from it.
-    let text = cell
-        .scenarios
-        .iter()
-        .flat_map(|s| s.steps.iter().map(|st| &st.message).chain([&s.message]))
-        .chain(cell.phases.iter().map(|p| &p.message))
-        .flatten()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n");
+    if cell.scenarios.iter().any(|s| s.status != Status::Skip) {
+        return Err(format!("a scenario ran past an unreachable plane:\n{}", describe(r)).into());
+    }
     let gateway = docker(&[
         "network",
         "inspect",
@@ -456,13 +458,18 @@ fn unreachable_plane_fails() -> Result<(), Failed> {
         .split_whitespace()
         .find(|g| !g.contains(':'))
         .unwrap_or_default();
-    let lower = text.to_lowercase();
-    if !text.contains(&format!("https://{gateway}:")) || !lower.contains("connect") {
-        return Err(format!(
-            "the failure does not say the node could not reach the plane on {gateway}:\n{}",
-            describe(r)
-        )
-        .into());
+    // Address, port and what answered, from the node (curl) and from a pod (wget).
+    let message = fixtures.message.clone().unwrap_or_default();
+    let wanted = [
+        "the cluster cannot reach the fixtures".to_string(),
+        format!("from node: fixture plane {gateway}:"),
+        format!("from pod: fixture plane {gateway}:"),
+        "(port ".to_string(),
+        "unreachable: curl: (7)".to_string(),
+        "unreachable: wget: can't connect to remote host".to_string(),
+    ];
+    if let Some(missing) = wanted.iter().find(|w| !message.contains(w.as_str())) {
+        return Err(format!("the failure lacks `{missing}`:\n{}", describe(r)).into());
     }
     Ok(())
 }
