@@ -467,9 +467,23 @@ fn unreachable_plane_fails() -> Result<(), Failed> {
         "(port ".to_string(),
         "unreachable: curl: (7)".to_string(),
         "unreachable: wget: can't connect to remote host".to_string(),
+        "more (all findings are in the phase's diagnostics)".to_string(),
     ];
     if let Some(missing) = wanted.iter().find(|w| !message.contains(w.as_str())) {
         return Err(format!("the failure lacks `{missing}`:\n{}", describe(r)).into());
+    }
+    // Every challenge listener was probed from the node, each line naming its own port.
+    let all = fixtures.diagnostics.clone().unwrap_or_default();
+    let node: Vec<&str> = all
+        .lines()
+        .filter(|l| l.starts_with("from node: "))
+        .collect();
+    let aligned = node.iter().all(|l| {
+        let port = l.split("(port ").nth(1).and_then(|p| p.split(')').next());
+        port.is_some_and(|p| l.contains(&format!("port {p} after")))
+    });
+    if node.len() < 2 || !aligned {
+        return Err(format!("node findings do not name their own ports:\n{all}").into());
     }
     Ok(())
 }

@@ -263,17 +263,17 @@ impl FixturePlane for FixtureStage {
                 })
             });
             let found = self.probe(ctx, &targets).await;
-            props.insert(
-                "fixtures.reachability".into(),
-                found
-                    .iter()
-                    .map(Probed::describe)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            );
+            let all = found
+                .iter()
+                .map(Probed::describe)
+                .collect::<Vec<_>>()
+                .join("\n");
             match reachability::verdict(&found) {
-                Some(message) => Err(PhaseError::error(message)),
-                None => Ok(props),
+                Some(message) => Err(PhaseError::error(message).with_diagnostics(all)),
+                None => {
+                    props.insert("fixtures.reachability".into(), all);
+                    Ok(props)
+                }
             }
         })
     }

@@ -75,8 +75,9 @@ impl Probed {
 fn node_script(targets: &[Target]) -> String {
     let mut s = String::from("command -v curl >/dev/null 2>&1 || { echo no-curl; exit 0; }\n");
     for t in targets {
+        // One line per target, whatever curl prints (its error ends in a newline).
         s.push_str(&format!(
-            "out=$(curl -sS -k -o /dev/null --connect-timeout {CONNECT_SECS} --max-time {} -w 'HTTP %{{http_code}}' 'https://{}/' 2>&1); echo \"$? $out\"\n",
+            "out=$(curl -sS -k -o /dev/null --connect-timeout {CONNECT_SECS} --max-time {} -w ' HTTP %{{http_code}}' 'https://{}/' 2>&1); rc=$?; printf '%s %s\\n' \"$rc\" \"$(printf '%s' \"$out\" | tr '\\n' ' ')\"\n",
             CONNECT_SECS * 2,
             t.address()
         ));
@@ -203,17 +204,29 @@ pub async fn from_pod(kube: &Kube, scope: &str, index: usize, target: &Target) -
     }
 }
 
-/// The findings that fail the cell, as one message; `None` when nothing was unreachable.
+/// The findings that fail the cell, as one message naming the first unreachable endpoint seen
+/// from each vantage point (every finding goes into the phase's diagnostics);
+/// `None` when nothing was unreachable.
 pub fn verdict(found: &[Probed]) -> Option<String> {
-    let bad: Vec<String> = found
+    let bad: Vec<&Probed> = found
         .iter()
         .filter(|p| matches!(p.finding, Finding::Unreachable(_)))
-        .map(Probed::describe)
         .collect();
+    let mut shown: Vec<&Probed> = Vec::new();
+    for p in &bad {
+        if !shown.iter().any(|s| s.from == p.from) {
+            shown.push(p);
+        }
+    }
     (!bad.is_empty()).then(|| {
+        let more = match bad.len() - shown.len() {
+            0 => String::new(),
+            n => format!("; and {n} more (all findings are in the phase's diagnostics)"),
+        };
+        let shown: Vec<String> = shown.iter().map(|p| p.describe()).collect();
         format!(
-            "the cluster cannot reach the fixtures: {} (a host firewall between the cluster's network and this machine, or a wrong advertised address)",
-            bad.join("; ")
+            "the cluster cannot reach the fixtures: {}{more} (a host firewall between the cluster's network and this machine, or a wrong advertised address)",
+            shown.join("; ")
         )
     })
 }
