@@ -422,6 +422,22 @@ fn run_passes() -> Result<(), Failed> {
     if !wrong.is_empty() || cell.scenarios.len() != scenarios.len() {
         return Err(format!("{wrong:#?}\n{}", describe(r)).into());
     }
+    // The reachability probe reached the plane and every challenge listener from the node,
+    // and the plane from a pod, before anything else ran.
+    let reach = cell
+        .properties
+        .get("fixtures.reachability")
+        .cloned()
+        .unwrap_or_default();
+    let reached = |from: &str| {
+        reach
+            .lines()
+            .filter(|l| l.starts_with(from) && l.contains("): reached: "))
+            .count()
+    };
+    if reached("from node: ") < 2 || reached("from pod: fixture plane") != 1 {
+        return Err(format!("the probe did not reach the fixtures:\n{reach}").into());
+    }
     Ok(())
 }
 
