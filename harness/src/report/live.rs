@@ -130,15 +130,15 @@ impl EventSink for ReportWriter {
                 record(&mut st, result);
                 self.flush(&mut st);
             }
-            RunEvent::PhaseStarted { cell, phase } => {
-                if self.note_progress(&mut st, cell, &format!("phase `{phase}`")) {
-                    self.flush(&mut st);
-                }
+            RunEvent::PhaseStarted { cell, phase }
+                if self.note_progress(&mut st, cell, &format!("phase `{phase}`")) =>
+            {
+                self.flush(&mut st);
             }
-            RunEvent::ScenarioStarted { cell, scenario } => {
-                if self.note_progress(&mut st, cell, &format!("scenario `{scenario}`")) {
-                    self.flush(&mut st);
-                }
+            RunEvent::ScenarioStarted { cell, scenario }
+                if self.note_progress(&mut st, cell, &format!("scenario `{scenario}`")) =>
+            {
+                self.flush(&mut st);
             }
             RunEvent::CellFinished { result } => {
                 st.running.remove(&result.id);
