@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/setup-test-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# The e2e workflow never runs here: its supply chain and shape are checked statically.
+./scripts/workflow-lint.sh
 # Benchmarks are type-checked by clippy above but not run here: performance lives in benches.
 cargo test --lib --bins --tests --locked

@@ -81,6 +81,9 @@ fn validate(global: &GlobalArgs, args: &ValidateArgs) -> u8 {
         Ok(l) => l,
         Err(code) => return code,
     };
+    for w in config::timeout_warnings(&loaded) {
+        crate::eprintln_redacted!("{w}");
+    }
     let m = &loaded.matrix;
     let summary = format!(
         "{}: valid: {} Kubernetes minor(s), {} channel(s), {} Flux version(s), {} provider(s), {} scenario(s)",
@@ -216,7 +219,10 @@ pub fn selection(loaded: &Loaded, s: &SelectArgs) -> Result<(Filter, Option<Part
 pub fn load_plan(global: &GlobalArgs, select: &SelectArgs) -> Result<(Loaded, Plan), u8> {
     let loaded = load_config(global)?;
     let (filter, partition) = selection(&loaded, select).map_err(usage_error)?;
-    let plan = plan::build(&loaded.matrix, &loaded.scenarios, &filter, partition);
+    let mut plan = plan::build(&loaded.matrix, &loaded.scenarios, &filter, partition);
+    if select.without_registry_token {
+        plan.without_registry_token(&loaded.matrix);
+    }
     Ok((loaded, plan))
 }
 
@@ -247,23 +253,11 @@ fn plan_cmd(global: &GlobalArgs, args: &PlanArgs) -> u8 {
 
 fn report_cmd(cmd: ReportCommand) -> u8 {
     match cmd {
-        ReportCommand::Merge { dirs, output } => match report::merge::merge_dirs(&dirs, &output) {
-            Ok(run) => {
-                let c = run.case_counts();
-                crate::eprintln_redacted!(
-                    "merged {} shard(s), {} cell(s) into {}: {} passed, {} failed, {} errored, {} skipped",
-                    dirs.len(),
-                    run.cells.len(),
-                    output.display(),
-                    c.pass,
-                    c.fail,
-                    c.error,
-                    c.skip
-                );
-                outcome_code(&run)
-            }
-            Err(e) => usage_error(crate::errors::chain(&e)),
-        },
+        ReportCommand::Merge {
+            dirs,
+            output,
+            expect,
+        } => merge_cmd(&dirs, &output, expect.as_deref()),
         ReportCommand::Schema { predicate } => {
             print!(
                 "{}",
@@ -298,6 +292,42 @@ fn report_cmd(cmd: ReportCommand) -> u8 {
             }
         }
     }
+}
+
+fn merge_cmd(
+    dirs: &[std::path::PathBuf],
+    output: &std::path::Path,
+    expect: Option<&std::path::Path>,
+) -> u8 {
+    let merged = match report::merge::merge_dirs(dirs, output, expect) {
+        Ok(m) => m,
+        Err(e) => return usage_error(crate::errors::chain(&e)),
+    };
+    let (run, filled) = (&merged.run, &merged.filled);
+    for id in &filled.missing {
+        let why = run
+            .cells
+            .iter()
+            .find(|c| &c.id == id)
+            .and_then(|c| c.message.clone())
+            .unwrap_or_default();
+        crate::eprintln_redacted!("error: planned cell `{id}` has no results: {why}");
+    }
+    for id in &filled.unplanned {
+        crate::eprintln_redacted!("warning: cell `{id}` has results but is not in the plan");
+    }
+    let c = run.case_counts();
+    crate::eprintln_redacted!(
+        "merged {} shard(s), {} cell(s) into {}: {} passed, {} failed, {} errored, {} skipped",
+        dirs.len(),
+        run.cells.len(),
+        output.display(),
+        c.pass,
+        c.fail,
+        c.error,
+        c.skip
+    );
+    outcome_code(run)
 }
 
 /// The directory a results file is in (`.` for a bare file name).

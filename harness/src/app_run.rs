@@ -38,7 +38,8 @@ impl Engines {
     pub fn linked(loaded: &crate::config::Loaded, args: &RunArgs) -> Self {
         let matrix = Arc::new(loaded.matrix.clone());
         let cache = crate::flux::manifests::default_cache_dir();
-        let username = registry_username();
+        // `run` refuses a token without a user name before this; unused without a token.
+        let username = registry_username(&loaded.matrix).unwrap_or_default();
         let manifests = match &args.flux_manifests {
             Some(dir) => crate::flux::manifests::ManifestSource::Dir(dir.clone()),
             None => crate::flux::manifests::ManifestSource::github(cache),
@@ -188,17 +189,60 @@ fn check_options(args: &RunArgs, run_id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The user name sent with the registry token.
-pub fn registry_username() -> String {
-    std::env::var("FLUX_COMPAT_REGISTRY_USERNAME").unwrap_or_else(|_| "flux-compat".to_string())
+/// Environment variable naming the user sent with the registry token (overrides the matrix).
+pub const USERNAME_ENV: &str = "FLUX_COMPAT_REGISTRY_USERNAME";
+
+/// The user name sent with the registry token: `FLUX_COMPAT_REGISTRY_USERNAME` when set and not
+/// empty, else the matrix `registryUsername`.
+pub fn registry_username(m: &crate::model::matrix::Matrix) -> Option<String> {
+    std::env::var(USERNAME_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| m.registry_username.clone())
+}
+
+/// Stop before any cell ran: print why, and leave it with the selected cells in the report
+/// directory (`exit-status.json`), so `report merge --expect` names the reason for each.
+fn stop_early(report_dir: &Path, plan: &crate::plan::Plan, code: u8, message: &str) -> u8 {
+    use crate::report::expect::{ExitStatus, write_exit_status};
+    crate::eprintln_redacted!("error: {message}");
+    let cells = plan
+        .cells
+        .iter()
+        .filter(|c| c.skip.is_none())
+        .map(|c| c.id.clone())
+        .collect();
+    if let Err(e) = write_exit_status(report_dir, &ExitStatus::new(cells, code, message)) {
+        crate::eprintln_redacted!("warning: {}", chain(&e));
+    }
+    code
+}
+
+/// The channels of runnable cells that pull with a registry token, as "`name`, ...".
+fn channels_needing_token(
+    plan: &crate::plan::Plan,
+    m: &crate::model::matrix::Matrix,
+) -> Vec<String> {
+    plan.cells
+        .iter()
+        .filter(|c| c.skip.is_none())
+        .filter_map(|c| m.channel(&c.channel))
+        .filter(|ch| ch.pull_secret.is_some())
+        .map(|ch| format!("`{}`", ch.name))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// Register, before anything runs, every pull-secret document the run could build from the
 /// token, so even an echo of one is masked.
 fn register_pull_secrets(m: &crate::model::matrix::Matrix, token: &Secret) {
     use crate::flux::credentials::{RegistryCredentials, Token, docker_config_json, registry_host};
+    let Some(username) = registry_username(m) else {
+        return;
+    };
     let credentials = RegistryCredentials {
-        username: registry_username(),
+        username,
         token: Token::new(token.expose()),
     };
     for c in m.channels.iter().filter(|c| c.pull_secret.is_some()) {
@@ -232,32 +276,6 @@ pub fn run(
         return crate::app::usage_error(e);
     }
     let m = &loaded.matrix;
-    let engines = engines(&loaded, args);
-    if token.is_none() && !args.dry_run {
-        let needing: Vec<String> = plan
-            .cells
-            .iter()
-            .filter(|c| c.skip.is_none())
-            .filter_map(|c| m.channel(&c.channel))
-            .filter(|ch| ch.pull_secret.is_some())
-            .map(|ch| format!("`{}`", ch.name))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !needing.is_empty() {
-            crate::eprintln_redacted!(
-                "error: channel(s) {} need a registry token: set `{}` or pass `--registry-token-file`",
-                needing.join(", "),
-                args.registry_token_env
-            );
-            return exit::PREREQUISITE;
-        }
-    }
-    let jobs = args
-        .jobs
-        .filter(|j| *j > 0)
-        .or((m.parallelism.cells > 0).then_some(m.parallelism.cells))
-        .unwrap_or_else(runner::default_jobs);
     let report_dir = args
         .report_dir
         .clone()
@@ -267,6 +285,51 @@ pub fn run(
     {
         // Before any cluster exists: a run whose reports cannot be written is not worth starting.
         return crate::app::usage_error(chain(&e));
+    }
+    let needing = channels_needing_token(&plan, m);
+    if !needing.is_empty() && !args.dry_run {
+        if token.is_none() {
+            let message = format!(
+                "channel(s) {} need a registry token: set `{}` or pass `--registry-token-file`, or plan them as skipped with `--without-registry-token`",
+                needing.join(", "),
+                args.registry_token_env
+            );
+            return stop_early(&report_dir, &plan, exit::PREREQUISITE, &message);
+        }
+        if registry_username(m).is_none() {
+            let message = format!(
+                "channel(s) {} pull with a registry token but no user name is set: set `registryUsername` in the matrix or `{USERNAME_ENV}`",
+                needing.join(", ")
+            );
+            return stop_early(&report_dir, &plan, exit::USAGE, &message);
+        }
+    }
+    let engines = engines(&loaded, args);
+    let jobs = args
+        .jobs
+        .filter(|j| *j > 0)
+        .or((m.parallelism.cells > 0).then_some(m.parallelism.cells))
+        .unwrap_or_else(runner::default_jobs);
+    let declared: BTreeMap<String, Duration> = loaded
+        .scenarios
+        .iter()
+        .map(|s| (s.name.clone(), s.timeout))
+        .collect();
+    let deadline = args
+        .deadline
+        .or(m.timeouts.deadline)
+        .or_else(|| runner::deadline::derived(&plan, &m.timeouts, &declared, jobs));
+    if let (Some(d), false) = (deadline, args.dry_run) {
+        let source = match (args.deadline, m.timeouts.deadline) {
+            (Some(_), _) => "--deadline",
+            (None, Some(_)) => "the matrix `timeouts.deadline`",
+            (None, None) => "derived from the matrix timeouts",
+        };
+        crate::eprintln_redacted!(
+            "run deadline: {} ({source}); teardown follows within {}",
+            humantime::format_duration(d),
+            humantime::format_duration(m.timeouts.teardown)
+        );
     }
     // Signals are taken over before the first scratch directory exists, so no interrupt can
     // leave one behind.
@@ -282,8 +345,8 @@ pub fn run(
     {
         Ok(w) => w,
         Err(e) => {
-            crate::eprintln_redacted!("error: cannot create a scratch directory: {e}");
-            return exit::PREREQUISITE;
+            let message = format!("cannot create a scratch directory: {e}");
+            return stop_early(&report_dir, &plan, exit::PREREQUISITE, &message);
         }
     };
     crate::scratch::register(work.path());
@@ -322,8 +385,7 @@ pub fn run(
                     kind_provider.kind_version = Some(found.kind_version);
                 }
                 Err(e) => {
-                    crate::eprintln_redacted!("error: failed to {e}");
-                    return exit::PREREQUISITE;
+                    return stop_early(&report_dir, &plan, exit::PREREQUISITE, &format!("failed to {e}"));
                 }
             }
         }
@@ -364,14 +426,14 @@ pub fn run(
                     mirrors = Some(ms);
                 }
                 Err(e) => {
-                    crate::eprintln_redacted!(
-                        "error: failed to {}; pass `--image-cache off` to pull from upstream in every cluster",
+                    let message = format!(
+                        "failed to {}; pass `--image-cache off` to pull from upstream in every cluster",
                         crate::cluster::ClusterError::Prepare {
                             name: "image cache".into(),
                             message: chain(&e)
                         }
                     );
-                    return exit::PREREQUISITE;
+                    return stop_early(&report_dir, &plan, exit::PREREQUISITE, &message);
                 }
             }
         }
@@ -387,7 +449,8 @@ pub fn run(
                 } => match ExistingProvider::new(kubeconfig.as_deref(), context) {
                     Ok(x) => Arc::new(x),
                     Err(e) if used.contains(p.name.as_str()) => {
-                        return crate::app::usage_error(format!("provider `{}`: {e}", p.name));
+                        let message = format!("provider `{}`: {e}", p.name);
+                        return stop_early(&report_dir, &plan, exit::USAGE, &message);
                     }
                     Err(_) => continue,
                 },
@@ -416,7 +479,7 @@ pub fn run(
             Arc::new(Terminal::for_stderr(global.no_progress)),
             writer.clone(),
         ]));
-        let mut result = runner::run(&plan, cfg, stages, sink, cancel).await;
+        let mut result = runner::run_until(&plan, cfg, stages, sink, cancel, deadline).await;
         if let Some(ms) = mirrors {
             match ms.stats().await {
                 Ok(stats) => result

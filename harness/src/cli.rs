@@ -96,6 +96,12 @@ pub struct RunArgs {
     /// Start no new cell after the first failure or error.
     #[arg(long)]
     pub fail_fast: bool,
+    /// Working time of the whole run (e.g. `50m`): when it passes, running phases stop and
+    /// every unfinished cell is written as an error; teardown follows under its own timeout.
+    /// Default: the matrix `timeouts.deadline`, else derived from the matrix timeouts and the
+    /// plan (the worst cell's budget per wave of `--jobs` cells).
+    #[arg(long, value_name = "DURATION", value_parser = crate::config::matrix::parse_timeout)]
+    pub deadline: Option<std::time::Duration>,
     /// Which clusters to keep at the end (an interrupted run keeps none).
     #[arg(long, value_enum, default_value_t = crate::runner::Keep::None)]
     pub keep: crate::runner::Keep,
@@ -186,6 +192,10 @@ pub struct SelectArgs {
     /// Run only one shard of the cells: `hash:M/N` or `slice:M/N` (M counts from 1).
     #[arg(long, value_name = "hash:M/N|slice:M/N")]
     pub partition: Option<String>,
+    /// Plan the cells of channels that pull with a registry token (`pullSecret`) as skipped
+    /// with the reason "no registry token", instead of stopping for the missing token.
+    #[arg(long)]
+    pub without_registry_token: bool,
 }
 
 #[derive(Debug, Args)]
@@ -211,12 +221,19 @@ pub enum PlanFormat {
 pub enum ReportCommand {
     /// Merge the results of several shards into one report set (junit.xml, results.json, summary.md, report.html).
     Merge {
-        /// Shard report directories, each holding a results.json.
-        #[arg(required = true)]
+        /// Shard report directories, each holding a results.json (or, with `--expect`, the
+        /// exit-status.json of a run that stopped before any cell). None at all is allowed
+        /// with `--expect`: every planned cell is then reported from the plan alone.
+        #[arg(required_unless_present = "expect")]
         dirs: Vec<PathBuf>,
         /// Where to write the merged reports.
         #[arg(long, short, default_value = "reports/merged")]
         output: PathBuf,
+        /// The plan the shards were cut from (`plan --format json`): every planned cell without
+        /// results is reported as an error with the reason (the exit status its run left in
+        /// `exit-status.json`, or "the job did not finish"); cells the plan skips stay skipped.
+        #[arg(long, value_name = "PLAN")]
+        expect: Option<PathBuf>,
     },
     /// Print the JSON Schema of results.json (or of the attestation predicate).
     Schema {

@@ -358,3 +358,166 @@ fn validate_checks_the_library_against_the_real_crds_and_needs_the_manifests() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("not checked against the Flux CRDs"));
 }
+
+// Issue 17: without a registry token the plan says what it leaves out: every cell of a channel
+// that pulls with a token is skipped with the reason, and gets no job in the strategy matrix.
+#[test]
+fn a_token_less_plan_skips_the_enterprise_cells_with_the_reason() {
+    let plan = plan_json(&["--without-registry-token"]);
+    let cells = plan["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 18, "no cell vanishes from the plan");
+    for c in cells {
+        let skip = c["skip"].as_str();
+        if c["channel"] == "upstream" {
+            assert_eq!(skip, None, "{c}");
+        } else {
+            assert_eq!(skip, Some("no registry token"), "{c}");
+            for s in c["scenarios"].as_array().unwrap() {
+                assert!(s["skip"].as_str().is_some(), "{s}");
+            }
+        }
+    }
+    let out = run(&[
+        "plan",
+        "--format",
+        "github-matrix",
+        "--without-registry-token",
+    ]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let include = v["include"].as_array().unwrap();
+    assert_eq!(include.len(), 6);
+    assert!(include.iter().all(|e| e["channel"] == "upstream"), "{v}");
+}
+
+// Issue 17: a run that stops for a missing token leaves its reason in the report directory, and
+// the merge against the plan reports that cell as an error with it; a token-less run reports
+// the enterprise cell as skipped with the reason.
+#[test]
+fn a_run_stopped_for_a_token_leaves_its_reason_for_the_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |p: &str| dir.path().join(p).display().to_string();
+    let cell = "1.37-fips-v2.9.4-kind";
+    let plan = run(&["plan", "--format", "json", "--k8s", "1.37"]);
+    std::fs::write(d("plan.json"), stdout(&plan)).unwrap();
+    let out = Command::new(support::binary())
+        .current_dir(support::root())
+        .args(["run", "--cell", cell, "--report-dir", &d("fips")])
+        .env_remove("FLUX_COMPAT_REGISTRY_TOKEN")
+        .env_remove("FLUX_COMPAT_MATRIX")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(d("fips/exit-status.json")).unwrap())
+            .unwrap();
+    assert_eq!(status["exitCode"], 3);
+    assert_eq!(status["cells"], serde_json::json!([cell]));
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("channel(s) `fips` need a registry token"),
+        "{status}"
+    );
+    // The token-less run of the mainline cell: skipped with the reason, nothing created.
+    let out = Command::new(support::binary())
+        .current_dir(support::root())
+        .args([
+            "run",
+            "--cell",
+            "1.37-mainline-v2.9.4-kind",
+            "--without-registry-token",
+            "--report-dir",
+            &d("mainline"),
+        ])
+        .env_remove("FLUX_COMPAT_REGISTRY_TOKEN")
+        .env_remove("FLUX_COMPAT_MATRIX")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&[
+        "report",
+        "merge",
+        &d("fips"),
+        &d("mainline"),
+        "--expect",
+        &d("plan.json"),
+        "-o",
+        &d("merged"),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(d("merged/results.json")).unwrap()).unwrap();
+    let by_id = |id: &str| {
+        merged["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} missing"))
+            .clone()
+    };
+    let fips = by_id(cell);
+    assert_eq!(fips["status"], "error");
+    assert!(
+        fips["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("exited 3: channel(s) `fips` need a registry token"),
+        "{fips}"
+    );
+    let mainline = by_id("1.37-mainline-v2.9.4-kind");
+    assert_eq!(mainline["status"], "skip");
+    assert_eq!(mainline["message"], "no registry token");
+    // The upstream cell had no shard at all.
+    assert_eq!(
+        by_id("1.37-upstream-v2.9.4-kind")["message"],
+        "no results uploaded: the job did not finish"
+    );
+    let summary = std::fs::read_to_string(d("merged/summary.md")).unwrap();
+    assert!(summary.contains("no registry token"), "{summary}");
+    // Without the plan, a shard that only holds an exit status cannot be reported: a usage error.
+    let out = run(&["report", "merge", &d("fips"), "-o", &d("m2")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("pass `--expect PLAN`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+// Issue 17: a declared scenario timeout above the cap is named with its position; a bad
+// `--deadline` is a usage error before anything runs.
+#[test]
+fn validate_warns_about_timeouts_above_the_cap_and_bad_deadlines_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("long.yaml"),
+        "apiVersion: flux-compat/v1alpha1\nkind: Scenario\nmetadata:\n  name: long\n  tags: [core]\nspec:\n  timeout: 25m\n  steps:\n    - name: wait\n      waitFor: {apiVersion: v1, kind: ConfigMap, name: x}\n",
+    )
+    .unwrap();
+    let scenarios = dir.path().display().to_string();
+    let out = run(&["validate", "--config-only", "--scenarios-dir", &scenarios]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{}:7:12: warning: scenario `long` declares a timeout of 25m, above the cap of 20m: it gets 20m",
+            dir.path().join("long.yaml").display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // The library itself stays under the cap.
+    assert!(!stderr(&run(&["validate", "--config-only"])).contains("warning"));
+    for bad in ["0s", "soon", "30d"] {
+        let out = run(&[
+            "run",
+            "--channel",
+            "upstream",
+            "--deadline",
+            bad,
+            "--dry-run",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+    }
+}

@@ -589,17 +589,41 @@ async fn unreachable_api_during_install_is_an_error() {
 #[tokio::test]
 async fn release_manifests_download_once_and_are_checked_against_their_recorded_sha256() {
     use axum::{Router, routing::get};
+    use sha2::Digest;
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = hits.clone();
     let text = std::fs::read_to_string(support::flux_manifests("v2.9.4")).unwrap();
-    let app = Router::new().route(
-        "/v2.9.4/install.yaml",
-        get(move || {
-            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let text = text.clone();
-            async move { text }
-        }),
+    let sum = hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    // goreleaser's checksums file: every asset, install.yaml among them.
+    let listed = format!(
+        "{}  flux_2.9.4_linux_amd64.tar.gz\n{sum}  install.yaml\n",
+        "0".repeat(64)
     );
+    // v2.8.8's file lists a sum its install.yaml does not have; v2.7.0's lists no install.yaml.
+    let wrong = format!("{}  install.yaml\n", "1".repeat(64));
+    let app = Router::new()
+        .route(
+            "/v2.9.4/install.yaml",
+            get(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let text = text.clone();
+                async move { text }
+            }),
+        )
+        .route(
+            "/v2.9.4/flux_2.9.4_checksums.txt",
+            get(move || async move { listed }),
+        )
+        .route("/v2.8.8/install.yaml", get(|| async { "kind: List\n" }))
+        .route(
+            "/v2.8.8/flux_2.8.8_checksums.txt",
+            get(move || async move { wrong }),
+        )
+        .route("/v2.7.0/install.yaml", get(|| async { "kind: List\n" }))
+        .route(
+            "/v2.7.0/flux_2.7.0_checksums.txt",
+            get(|| async { "abc  manifests.tar.gz\n" }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -625,13 +649,33 @@ async fn release_manifests_download_once_and_are_checked_against_their_recorded_
         "{err}"
     );
 
-    let missing = manifests::load(&"v2.8.8".parse().unwrap(), &source)
+    // Not trusted on first download: a sum the release does not list is refused, uncached.
+    let mismatch = manifests::load(&"v2.8.8".parse().unwrap(), &source)
+        .await
+        .unwrap_err();
+    let msg = mismatch.to_string();
+    assert!(
+        msg.contains(&format!("{base_url}/v2.8.8/install.yaml"))
+            && msg.contains("differs from `sha256:1111")
+            && msg.contains("flux_2.8.8_checksums.txt"),
+        "{msg}"
+    );
+    assert!(!cache.path().join("flux/v2.8.8/install.yaml").exists());
+    let unlisted = manifests::load(&"v2.7.0".parse().unwrap(), &source)
+        .await
+        .unwrap_err();
+    assert!(
+        unlisted.to_string().contains("list no `install.yaml`"),
+        "{unlisted}"
+    );
+
+    let missing = manifests::load(&"v2.6.0".parse().unwrap(), &source)
         .await
         .unwrap_err();
     assert_eq!(
         missing.to_string(),
         format!(
-            "download Flux install manifests `{base_url}/v2.8.8/install.yaml`: the server answered 404"
+            "download Flux install manifests `{base_url}/v2.6.0/install.yaml`: the server answered 404"
         )
     );
 }

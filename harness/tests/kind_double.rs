@@ -422,29 +422,47 @@ fn run_passes() -> Result<(), Failed> {
     if !wrong.is_empty() || cell.scenarios.len() != scenarios.len() {
         return Err(format!("{wrong:#?}\n{}", describe(r)).into());
     }
+    // The reachability probe reached the plane and every challenge listener from the node,
+    // and the plane from a pod, before anything else ran.
+    let reach = cell
+        .properties
+        .get("fixtures.reachability")
+        .cloned()
+        .unwrap_or_default();
+    let reached = |from: &str| {
+        reach
+            .lines()
+            .filter(|l| l.starts_with(from) && l.contains("): reached: "))
+            .count()
+    };
+    if reached("from node: ") < 2 || reached("from pod: fixture plane") != 1 {
+        return Err(format!("the probe did not reach the fixtures:\n{reach}").into());
+    }
     Ok(())
 }
 
 fn unreachable_plane_fails() -> Result<(), Failed> {
-    // One scenario is enough: its first wait for the git source fails.
+    // The reachability probe stops the cell in the `fixtures` phase, before Flux is installed
+    // and before any scenario waits out its budget.
     let fault = [("STANDIN_FIREWALL_HOST", "1")];
     let one = ["git-kustomization".to_string()];
     let run = run_cell("fw", &fault, CHANNEL, &one, Duration::from_secs(10))?;
     let r = &run.result;
     let cell = &r.cells[0];
-    if cell.status == Status::Pass {
-        return Err("a cell whose node cannot reach the fixture plane passed".into());
+    let fixtures = cell.phases.iter().find(|p| p.name == "fixtures");
+    let Some(fixtures) = fixtures.filter(|p| p.status == Status::Error) else {
+        return Err(format!("the fixtures phase did not fail:\n{}", describe(r)).into());
+    };
+    if cell.phases.iter().any(|p| p.name == "install") {
+        return Err(format!(
+            "Flux was installed past an unreachable plane:\n{}",
+            describe(r)
+        )
+        .into());
     }
-    // The failure names the plane's URL and why the node could not fetch from it.
-    let text = cell
-        .scenarios
-        .iter()
-        .flat_map(|s| s.steps.iter().map(|st| &st.message).chain([&s.message]))
-        .chain(cell.phases.iter().map(|p| &p.message))
-        .flatten()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n");
+    if cell.scenarios.iter().any(|s| s.status != Status::Skip) {
+        return Err(format!("a scenario ran past an unreachable plane:\n{}", describe(r)).into());
+    }
     let gateway = docker(&[
         "network",
         "inspect",
@@ -456,13 +474,32 @@ fn unreachable_plane_fails() -> Result<(), Failed> {
         .split_whitespace()
         .find(|g| !g.contains(':'))
         .unwrap_or_default();
-    let lower = text.to_lowercase();
-    if !text.contains(&format!("https://{gateway}:")) || !lower.contains("connect") {
-        return Err(format!(
-            "the failure does not say the node could not reach the plane on {gateway}:\n{}",
-            describe(r)
-        )
-        .into());
+    // Address, port and what answered, from the node (curl) and from a pod (wget).
+    let message = fixtures.message.clone().unwrap_or_default();
+    let wanted = [
+        "the cluster cannot reach the fixtures".to_string(),
+        format!("from node: fixture plane {gateway}:"),
+        format!("from pod: fixture plane {gateway}:"),
+        "(port ".to_string(),
+        "unreachable: curl: (7)".to_string(),
+        "unreachable: wget: can't connect to remote host".to_string(),
+        "more (all findings are in the phase's diagnostics)".to_string(),
+    ];
+    if let Some(missing) = wanted.iter().find(|w| !message.contains(w.as_str())) {
+        return Err(format!("the failure lacks `{missing}`:\n{}", describe(r)).into());
+    }
+    // Every challenge listener was probed from the node, each line naming its own port.
+    let all = fixtures.diagnostics.clone().unwrap_or_default();
+    let node: Vec<&str> = all
+        .lines()
+        .filter(|l| l.starts_with("from node: "))
+        .collect();
+    let aligned = node.iter().all(|l| {
+        let port = l.split("(port ").nth(1).and_then(|p| p.split(')').next());
+        port.is_some_and(|p| l.contains(&format!("port {p} after")))
+    });
+    if node.len() < 2 || !aligned {
+        return Err(format!("node findings do not name their own ports:\n{all}").into());
     }
     Ok(())
 }

@@ -241,6 +241,20 @@ async fn every_stage_runs_for_real_and_the_scenario_passes() {
         "{:?}",
         c.properties
     );
+    // The fixtures phase proved the cluster reaches the plane: a probe pod's wget got an answer
+    // (the TLS port's reaction to plain HTTP) across the double's pod network.
+    let reach = c
+        .properties
+        .get("fixtures.reachability")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        reach
+            .lines()
+            .any(|l| l.starts_with("from pod: fixture plane 127.0.0.1:")
+                && l.contains(": reached: answered")),
+        "{reach}"
+    );
     assert_eq!(c.status, Status::Pass);
     attest_and_verify(&r, dir.path());
 }

@@ -33,6 +33,8 @@ struct RawMatrix {
     #[serde(default)]
     timeouts: RawTimeouts,
     #[serde(default)]
+    registry_username: Option<String>,
+    #[serde(default)]
     parallelism: RawParallelism,
     #[serde(default)]
     scenarios: RawScenarios,
@@ -132,6 +134,7 @@ struct RawTimeouts {
     scenario: Option<String>,
     step: Option<String>,
     teardown: Option<String>,
+    deadline: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -715,7 +718,28 @@ fn resolve(
             defaults.teardown,
             d,
         ),
+        deadline: t.deadline.as_ref().map(|_| {
+            duration(
+                doc,
+                file,
+                "timeouts.deadline",
+                &t.deadline,
+                Duration::ZERO,
+                d,
+            )
+        }),
     };
+    let registry_username = raw.registry_username.clone();
+    if registry_username
+        .as_deref()
+        .is_some_and(|u| u.trim().is_empty() || u.contains(':'))
+    {
+        d.push(
+            file,
+            doc.value_pos("registryUsername"),
+            "`registryUsername` must be a non-empty name without `:`".to_string(),
+        );
+    }
 
     // A directory of `*.yaml` scenarios, each parsed as one; it may sit beside the project.
     let scenarios_dir = base_dir.join(raw.scenarios.directory.as_deref().unwrap_or("scenarios"));
@@ -730,6 +754,7 @@ fn resolve(
         channels,
         providers,
         timeouts,
+        registry_username,
         parallelism: Parallelism {
             cells: raw.parallelism.cells,
             cluster_creates: raw.parallelism.cluster_creates,

@@ -215,3 +215,45 @@ pub fn scenario_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     out.sort();
     Ok(out)
 }
+
+/// Timeouts the run will not honour as written, as `file:line:col: warning: ...` lines: a
+/// scenario (or the matrix default) above [`SCENARIO_CAP`](crate::model::matrix::SCENARIO_CAP)
+/// is cut to the cap.
+pub fn timeout_warnings(loaded: &Loaded) -> Vec<String> {
+    use crate::model::matrix::SCENARIO_CAP;
+    let cap = humantime::format_duration(SCENARIO_CAP);
+    let at = |file: &Path, path: &str| {
+        let pos = read(file, &mut Diagnostics::default())
+            .and_then(|t| yaml::parse_single(&t).ok())
+            .map(|doc| doc.value_pos(path))
+            .unwrap_or(yaml::Pos { line: 1, col: 1 });
+        format!(
+            "{}:{}:{}",
+            crate::errors::escape_controls(&file.display().to_string()),
+            pos.line,
+            pos.col
+        )
+    };
+    let mut out = Vec::new();
+    let m = &loaded.matrix;
+    if m.timeouts.scenario > SCENARIO_CAP {
+        out.push(format!(
+            "{}: warning: the default scenario timeout {} is above the cap of {cap}: scenarios get {cap} at most",
+            at(&m.file, "timeouts.scenario"),
+            humantime::format_duration(m.timeouts.scenario),
+        ));
+    }
+    // A scenario that inherits an over-cap default is covered by the warning above.
+    let declared = |s: &&crate::model::scenario::Scenario| {
+        s.timeout > SCENARIO_CAP && s.timeout != m.timeouts.scenario
+    };
+    for s in loaded.scenarios.iter().filter(declared) {
+        out.push(format!(
+            "{}: warning: scenario `{}` declares a timeout of {}, above the cap of {cap}: it gets {cap}",
+            at(&s.file, "spec.timeout"),
+            s.name,
+            humantime::format_duration(s.timeout),
+        ));
+    }
+    out
+}

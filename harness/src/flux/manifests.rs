@@ -93,6 +93,19 @@ pub enum ManifestError {
     },
     #[error("download Flux install manifests `{url}`: the server answered {status}")]
     Status { url: String, status: u16 },
+    #[error(
+        "verify Flux install manifests `{url}`: the release checksums `{checksums}` list no `install.yaml`"
+    )]
+    NotListed { url: String, checksums: String },
+    #[error(
+        "verify Flux install manifests `{url}`: their sha256 `{actual}` differs from `{expected}` in the release checksums `{checksums}`"
+    )]
+    Mismatch {
+        url: String,
+        checksums: String,
+        expected: String,
+        actual: String,
+    },
     #[error("cache Flux install manifests in `{path}`")]
     Cache {
         path: PathBuf,
@@ -167,6 +180,10 @@ pub async fn load(
             }
             let text = download(&url).await?;
             let digest = sha256(&text);
+            // Not trusted on first download: the release's own checksums file must list it.
+            let checksums = checksums_url(base_url, version);
+            let listed = download(&checksums).await?;
+            check_listed(&url, &checksums, &listed, &digest)?;
             write_atomically(&dir, &file, &text).await?;
             write_atomically(&dir, &sum_file, &format!("{digest}\n")).await?;
             Ok(Manifests {
@@ -176,6 +193,45 @@ pub async fn load(
                 downloaded: true,
             })
         }
+    }
+}
+
+/// `<base>/<version>/flux_<version without v>_checksums.txt`, goreleaser's name for the file
+/// that lists every release asset's sha256 (install.yaml among them).
+pub fn checksums_url(base_url: &str, version: &FluxVersion) -> String {
+    let v = version.to_string();
+    format!(
+        "{}/{v}/flux_{}_checksums.txt",
+        base_url.trim_end_matches('/'),
+        v.trim_start_matches('v')
+    )
+}
+
+/// `digest` (`sha256:<hex>`) must be the sum `sha256sum`-style `listed` gives for `install.yaml`.
+fn check_listed(
+    url: &str,
+    checksums: &str,
+    listed: &str,
+    digest: &str,
+) -> Result<(), ManifestError> {
+    let expected = listed.lines().find_map(|l| {
+        let mut parts = l.split_whitespace();
+        let (sum, name) = (parts.next()?, parts.next()?);
+        (name.trim_start_matches('*') == "install.yaml")
+            .then(|| format!("sha256:{}", sum.to_lowercase()))
+    });
+    match expected {
+        None => Err(ManifestError::NotListed {
+            url: url.to_string(),
+            checksums: checksums.to_string(),
+        }),
+        Some(e) if e != digest => Err(ManifestError::Mismatch {
+            url: url.to_string(),
+            checksums: checksums.to_string(),
+            expected: e,
+            actual: digest.to_string(),
+        }),
+        Some(_) => Ok(()),
     }
 }
 

@@ -23,6 +23,9 @@ pub struct Matrix {
     pub channels: Vec<Channel>,
     pub providers: Vec<Provider>,
     pub timeouts: Timeouts,
+    /// The user name sent with the registry token (`registryUsername`); the environment's
+    /// `FLUX_COMPAT_REGISTRY_USERNAME` overrides it.
+    pub registry_username: Option<String>,
     pub parallelism: Parallelism,
     pub selection: Selection,
     pub scenarios_dir: PathBuf,
@@ -142,6 +145,29 @@ pub struct Timeouts {
     pub step: Duration,
     #[serde(serialize_with = "secs")]
     pub teardown: Duration,
+    /// The whole run's working time (`timeouts.deadline`, `run --deadline`); `None` derives it
+    /// from the other timeouts and the plan. Teardown runs after it, under its own timeout.
+    #[serde(serialize_with = "opt_secs")]
+    pub deadline: Option<Duration>,
+}
+
+/// The most any scenario may take, whatever it declares (a declared timeout above it is cut and
+/// `validate` warns): above the library's longest declared timeout (`upgrade`, 15m), so no
+/// scenario is cut by the runner before its own timeout can report what it was waiting for.
+pub const SCENARIO_CAP: Duration = Duration::from_secs(20 * 60);
+
+impl Timeouts {
+    /// A scenario's budget: its declared timeout, at most [`SCENARIO_CAP`].
+    pub fn scenario_budget(declared: Duration) -> Duration {
+        declared.min(SCENARIO_CAP)
+    }
+
+    /// The timeout of the wait inside a phase of length `phase`: a tenth shorter (at most 30s
+    /// shorter), so the wait's own error (what it last saw) and the diagnostics are reported
+    /// instead of the phase's bare "did not finish".
+    pub fn inner(phase: Duration) -> Duration {
+        phase.saturating_sub((phase / 10).min(Duration::from_secs(30)))
+    }
 }
 
 impl Default for Timeouts {
@@ -153,12 +179,20 @@ impl Default for Timeouts {
             scenario: Duration::from_secs(600),
             step: Duration::from_secs(120),
             teardown: Duration::from_secs(180),
+            deadline: None,
         }
     }
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_duration(*d))
+}
+
+fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => secs(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

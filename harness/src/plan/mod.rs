@@ -317,7 +317,29 @@ pub fn build(
     }
 }
 
+/// Why a cell of a channel that pulls with a token is skipped in a token-less plan.
+pub const NO_REGISTRY_TOKEN: &str = "no registry token";
+
 impl Plan {
+    /// Skip every cell whose channel pulls with a registry token (it names a `pullSecret`), with
+    /// the reason [`NO_REGISTRY_TOKEN`]: a run without the token says what it left out instead
+    /// of failing on it (or leaving it out silently).
+    pub fn without_registry_token(&mut self, m: &Matrix) {
+        let needs_token = |c: &PlannedCell| {
+            m.channel(&c.channel)
+                .is_some_and(|ch| ch.pull_secret.is_some())
+        };
+        for cell in self.cells.iter_mut().filter(|c| c.skip.is_none()) {
+            if !needs_token(cell) {
+                continue;
+            }
+            cell.skip = Some(NO_REGISTRY_TOKEN.to_string());
+            for s in cell.scenarios.iter_mut().filter(|s| s.skip.is_none()) {
+                s.skip = Some(format!("cell skipped: {NO_REGISTRY_TOKEN}"));
+            }
+        }
+    }
+
     /// Scenario runs and skipped pairs across the plan.
     pub fn scenario_counts(&self) -> (usize, usize) {
         let run = self

@@ -19,6 +19,15 @@ struct State {
     run: Option<RunResult>,
     errors: Vec<String>,
     writes: usize,
+    /// Cells recorded as in progress: their placeholder names the phase they are in.
+    running: std::collections::HashSet<String>,
+}
+
+/// The message of a cell that started and left no result: what a killed job leaves behind.
+pub fn did_not_finish(doing: &str) -> String {
+    format!(
+        "did not finish: the run stopped during {doing} (the process was killed or the job timed out)"
+    )
 }
 
 impl ReportWriter {
@@ -65,6 +74,34 @@ impl ReportWriter {
     }
 }
 
+/// Put `result` in place of the cell's earlier entry.
+fn record(st: &mut State, result: &crate::model::CellResult) {
+    if let Some(run) = st.run.as_mut() {
+        match run.cells.iter_mut().find(|c| c.id == result.id) {
+            Some(c) => *c = result.clone(),
+            None => run.cells.push(result.clone()),
+        }
+    }
+}
+
+impl ReportWriter {
+    /// Name what a running cell is doing in its placeholder; true when something changed.
+    fn note_progress(&self, st: &mut State, cell: &str, doing: &str) -> bool {
+        if !st.running.contains(cell) {
+            return false;
+        }
+        let Some(c) = st
+            .run
+            .as_mut()
+            .and_then(|r| r.cells.iter_mut().find(|c| c.id == cell))
+        else {
+            return false;
+        };
+        c.message = Some(did_not_finish(doing));
+        true
+    }
+}
+
 impl EventSink for ReportWriter {
     fn emit(&self, event: &RunEvent) {
         let mut st = self.lock();
@@ -81,13 +118,33 @@ impl EventSink for ReportWriter {
                 // An empty report set from the start: a run killed before any cell still has one.
                 self.flush(&mut st);
             }
+            RunEvent::CellRecorded {
+                result,
+                in_progress,
+            } => {
+                if *in_progress {
+                    st.running.insert(result.id.clone());
+                } else {
+                    st.running.remove(&result.id);
+                }
+                record(&mut st, result);
+                self.flush(&mut st);
+            }
+            RunEvent::PhaseStarted { cell, phase }
+                if self.note_progress(&mut st, cell, &format!("phase `{phase}`")) =>
+            {
+                self.flush(&mut st);
+            }
+            RunEvent::ScenarioStarted { cell, scenario }
+                if self.note_progress(&mut st, cell, &format!("scenario `{scenario}`")) =>
+            {
+                self.flush(&mut st);
+            }
             RunEvent::CellFinished { result } => {
+                st.running.remove(&result.id);
                 // Artifacts written by other programs (kind's exported logs) pass the layer too.
                 super::files::redact_tree(&self.dir.join("artifacts").join(&result.id));
-                if let Some(run) = st.run.as_mut() {
-                    run.cells.retain(|c| c.id != result.id);
-                    run.cells.push((**result).clone());
-                }
+                record(&mut st, result);
                 self.flush(&mut st);
             }
             RunEvent::Interrupted => {

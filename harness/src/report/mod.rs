@@ -2,6 +2,7 @@
 //! Everything is rendered from one results model (`model::results`).
 
 pub mod attest;
+pub mod expect;
 pub mod files;
 pub mod html;
 pub mod junit;

@@ -76,11 +76,14 @@ pub fn json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).expect("plan serialises") + "\n"
 }
 
-/// `{"include": [...]}`: one entry per cell, ready for `strategy.matrix: ${{ fromJSON(...) }}`.
+/// `{"include": [...]}`: one entry per cell that runs, ready for `strategy.matrix: ${{
+/// fromJSON(...) }}`. Skipped cells get no job (a job's `if` cannot see its matrix entry); they
+/// reach the merged report with their reason through `report merge --expect` and the plan JSON.
 pub fn github_matrix(plan: &Plan) -> String {
     let include: Vec<_> = plan
         .cells
         .iter()
+        .filter(|c| c.skip.is_none())
         .map(|c| {
             json!({
                 "cell": c.id,
@@ -90,7 +93,6 @@ pub fn github_matrix(plan: &Plan) -> String {
                 "provider": c.provider,
                 "fips": c.fips,
                 "scenarios": c.runnable_scenarios().count(),
-                "skip": c.skip.is_some(),
             })
         })
         .collect();

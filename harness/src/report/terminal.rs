@@ -145,6 +145,11 @@ fn raw_line(event: &RunEvent) -> Option<String> {
                 .map(|m| format!(": {}", first_line(m)))
                 .unwrap_or_default()
         ),
+        RunEvent::CellRecorded { .. } => return None,
+        RunEvent::DeadlinePassed { deadline } => format!(
+            "the run deadline of {} passed: stopping the cells (their results are written as errors) and tearing down",
+            humantime::format_duration(*deadline)
+        ),
         RunEvent::Interrupted => {
             "interrupted: stopping cells and removing everything created (Ctrl-C again to exit now)"
                 .to_string()
@@ -232,6 +237,7 @@ impl EventSink for Terminal {
                 }
                 RunEvent::ClusterKept { .. }
                 | RunEvent::CleanupFailed { .. }
+                | RunEvent::DeadlinePassed { .. }
                 | RunEvent::Interrupted => {
                     let _ = multi.println(line(event).unwrap_or_default());
                 }

@@ -44,8 +44,19 @@ pub enum RunEvent {
         what: String,
         message: String,
     },
+    /// A cell's result so far, written before its teardown (and, `in_progress`, when it
+    /// starts), so a job killed mid-cell or during teardown still leaves the cell in the reports.
+    CellRecorded {
+        result: Box<CellResult>,
+        /// The cell is still running: the result is its placeholder, an error "did not finish".
+        in_progress: bool,
+    },
     CellFinished {
         result: Box<CellResult>,
+    },
+    /// The run deadline passed: running phases stop, cells not started are errors.
+    DeadlinePassed {
+        deadline: std::time::Duration,
     },
     /// Ctrl-C or SIGTERM: cells stop, everything is torn down.
     Interrupted,

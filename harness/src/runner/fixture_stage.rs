@@ -1,7 +1,9 @@
 //! The fixtures phase of a cell: one fixture plane (git, Helm, OCI, webhook sink over TLS with a
 //! per-run CA) per cell, reachable from the cell's cluster, kept until the cell is torn down.
-//! Scenarios reach it through `planes()`.
+//! Scenarios reach it through `planes()`. Before the phase ends the cluster must reach the plane
+//! and the challenge endpoints (`reachability`), or the cell fails here with why.
 
+use super::reachability::{self, Finding, Probed, Target};
 use super::stages::{CellCtx, FixturePlane, PhaseError, Properties};
 use crate::fips::tls::challenge::{ChallengeConfig, ChallengeSet};
 use crate::fixtures::Credentials;
@@ -112,6 +114,77 @@ impl FixtureStage {
     }
 }
 
+/// What the cluster must reach: the plane, and every TLS challenge listener (same host).
+fn targets(host: &str, plane_port: u16, challenges: Option<&ChallengeSet>) -> Vec<Target> {
+    let host = match host.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => format!("[{v6}]"),
+        _ => host.to_string(),
+    };
+    let mut out = vec![Target {
+        what: "fixture plane".into(),
+        host: host.clone(),
+        port: plane_port,
+    }];
+    for e in challenges.map(ChallengeSet::endpoints).unwrap_or_default() {
+        out.push(Target {
+            what: format!("TLS challenge `{}`", e.challenge.id()),
+            host: host.clone(),
+            port: e.addr.port(),
+        });
+    }
+    out
+}
+
+impl FixtureStage {
+    /// Probe `targets` from the node (kind cells: every target) and from pods (the plane and the
+    /// first challenge listener: the pod network path is the same for every port of the host).
+    async fn probe(&self, ctx: &CellCtx, targets: &[Target]) -> Vec<Probed> {
+        let is_kind = self
+            .matrix
+            .providers
+            .iter()
+            .find(|p| p.name == ctx.cell.provider)
+            .is_some_and(|p| matches!(p.kind, ProviderKind::Kind));
+        let node = format!("{}-control-plane", ctx.cluster.name);
+        let docker = crate::cluster::docker::Docker::default();
+        let from_node = async {
+            if is_kind {
+                reachability::from_node(&docker, &node, targets, &ctx.cancel).await
+            } else {
+                Vec::new()
+            }
+        };
+        let from_pods = async {
+            let kube = match crate::k8s::Kube::connect(
+                &ctx.cluster.kubeconfig,
+                &ctx.cluster.context,
+            )
+            .await
+            {
+                Ok(k) => k,
+                Err(e) => {
+                    return vec![Probed {
+                        from: "pod",
+                        target: targets[0].clone(),
+                        finding: Finding::NotProbed(crate::errors::chain(&e)),
+                    }];
+                }
+            };
+            let mut out = Vec::new();
+            for (i, t) in targets.iter().take(2).enumerate() {
+                out.push(
+                    reachability::from_pod(&kube, &format!("{}/{}", ctx.run_id, ctx.cell.id), i, t)
+                        .await,
+                );
+            }
+            out
+        };
+        let (mut found, pods) = tokio::join!(from_node, from_pods);
+        found.extend(pods);
+        found
+    }
+}
+
 /// Fresh random credentials for one plane, registered with the redaction layer at once.
 fn per_run_credentials(username: &str) -> Credentials {
     let password = crate::fixtures::http::random_hex(24);
@@ -167,6 +240,11 @@ impl FixturePlane for FixtureStage {
                     None
                 }
             };
+            let targets = targets(
+                &host,
+                plane.endpoints().listen.port(),
+                challenges.as_deref(),
+            );
             self.planes.insert(
                 &ctx.cell.id,
                 CellFixtures {
@@ -184,7 +262,19 @@ impl FixturePlane for FixtureStage {
                     Ok(())
                 })
             });
-            Ok(props)
+            let found = self.probe(ctx, &targets).await;
+            let all = found
+                .iter()
+                .map(Probed::describe)
+                .collect::<Vec<_>>()
+                .join("\n");
+            match reachability::verdict(&found) {
+                Some(message) => Err(PhaseError::error(message).with_diagnostics(all)),
+                None => {
+                    props.insert("fixtures.reachability".into(), all);
+                    Ok(props)
+                }
+            }
         })
     }
 }

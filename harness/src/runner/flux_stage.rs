@@ -11,7 +11,7 @@ use crate::flux::verify::{VerifyOptions, verify};
 use crate::k8s::Kube;
 use crate::model::FluxVersion;
 use crate::model::Status;
-use crate::model::matrix::{Channel, Matrix};
+use crate::model::matrix::{Channel, Matrix, Timeouts};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -97,7 +97,8 @@ impl FluxStage for ChannelStage {
                 manifests: &self.manifests,
                 credentials: credentials.as_ref(),
                 namespace: NAMESPACE,
-                timeout: ctx.timeouts.install,
+                // Shorter than the phase, so the wait's own error (what it last saw) wins.
+                timeout: Timeouts::inner(ctx.timeouts.install),
                 run_id: Some(&ctx.run_id),
                 replace_existing: self.replace_existing,
             };
@@ -130,7 +131,8 @@ impl FluxStage for ChannelStage {
                 .ok_or_else(|| PhaseError::error("nothing was installed in this cell to verify"))?;
             let kube = Self::kube(ctx).await?;
             let options = VerifyOptions {
-                timeout: ctx.timeouts.verify,
+                // Shorter than the phase: a slow pull reports its own message and diagnostics.
+                timeout: Timeouts::inner(ctx.timeouts.verify),
                 artifacts_dir: Some(&ctx.artifacts_dir),
                 scrub: ctx
                     .registry_token

@@ -4,17 +4,19 @@
 //! teardown, every phase timed and recorded. It emits events and never prints.
 
 pub mod cleanup;
+pub mod deadline;
 pub mod diagnostics;
 pub mod events;
 pub mod fips_stage;
 pub mod fixture_stage;
 pub mod flux_stage;
+pub mod reachability;
 pub mod scenario_stage;
 pub mod secret;
 pub mod stages;
 
 use crate::cluster::{self, ClusterSpec, Provider};
-use crate::model::matrix::Timeouts;
+use crate::model::matrix::{SCENARIO_CAP, Timeouts};
 use crate::model::{CellResult, PhaseResult, RunResult, ScenarioResult, Status};
 use crate::plan::{Plan, PlannedCell, PlannedScenario};
 use cleanup::Registry;
@@ -179,7 +181,29 @@ struct Shared {
     sink: Arc<dyn EventSink>,
     registry: Arc<Registry>,
     creates: Semaphore,
+    /// Ctrl-C / SIGTERM: the run is interrupted.
     cancel: CancellationToken,
+    /// Interrupted or past the deadline: running phases stop.
+    stop: CancellationToken,
+    /// The run deadline, when one is enforced.
+    deadline: Option<Duration>,
+}
+
+impl Shared {
+    /// Why running work stops: an interruption or the deadline.
+    fn stop_reason(&self) -> String {
+        match self.deadline {
+            Some(d) if !self.cancel.is_cancelled() => format!(
+                "the run deadline of {} passed",
+                humantime::format_duration(d)
+            ),
+            _ => "interrupted".into(),
+        }
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.stop.is_cancelled() && !self.cancel.is_cancelled()
+    }
 }
 
 /// Run every cell of the plan. Always returns a result (also when interrupted); reports are
@@ -191,6 +215,20 @@ pub async fn run(
     sink: Arc<dyn EventSink>,
     cancel: CancellationToken,
 ) -> RunResult {
+    run_until(plan, cfg, stages, sink, cancel, None).await
+}
+
+/// [`run`] with a deadline for the run's working time: when it passes, running phases and
+/// scenarios stop as errors naming the deadline, cells not started are errors, and every cell
+/// is still torn down (under the teardown timeout) and written.
+pub async fn run_until(
+    plan: &Plan,
+    cfg: RunConfig,
+    stages: Stages,
+    sink: Arc<dyn EventSink>,
+    cancel: CancellationToken,
+    deadline: Option<Duration>,
+) -> RunResult {
     let mut result = RunResult::new(&cfg.run_id, crate::report::now_rfc3339());
     result.partitions = cfg.partitions.clone();
     sink.emit(&RunEvent::RunStarted {
@@ -200,6 +238,15 @@ pub async fn run(
         cells: plan.cells.iter().map(|c| c.id.clone()).collect(),
         report_dir: cfg.report_dir.clone(),
     });
+    let stop = cancel.child_token();
+    let timer = deadline.map(|d| {
+        let (stop, sink) = (stop.clone(), sink.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            sink.emit(&RunEvent::DeadlinePassed { deadline: d });
+            stop.cancel();
+        })
+    });
     let shared = Arc::new(Shared {
         creates: Semaphore::new(cfg.cluster_creates.max(1)),
         cfg,
@@ -207,10 +254,12 @@ pub async fn run(
         sink: sink.clone(),
         registry: Arc::new(Registry::new()),
         cancel: cancel.clone(),
+        stop: stop.clone(),
+        deadline,
     });
     let jobs = Arc::new(Semaphore::new(shared.cfg.jobs.max(1)));
-    // Fail-fast stops starting cells; Ctrl-C (the parent token) also stops running ones.
-    let stop_new = cancel.child_token();
+    // Fail-fast stops starting cells; Ctrl-C and the deadline also stop running ones.
+    let stop_new = stop.child_token();
     let mut tasks = tokio::task::JoinSet::new();
     let mut task_cells = std::collections::HashMap::new();
     for (idx, cell) in plan.cells.iter().cloned().enumerate() {
@@ -225,12 +274,7 @@ pub async fn run(
                 p = jobs.acquire_owned() => p.ok(),
             };
             let Some(_permit) = permit else {
-                let why = if shared.cancel.is_cancelled() {
-                    "not run: the run was interrupted"
-                } else {
-                    "not run: --fail-fast stopped the run after a failure"
-                };
-                return (idx, not_run(&cell, why));
+                return (idx, not_started(&shared, &cell));
             };
             // An inner task turns a panic into a cell error instead of losing the cell.
             let span = tracing::info_span!("cell", id = %cell.id);
@@ -299,6 +343,9 @@ pub async fn run(
         });
         done.push((idx, cell));
     }
+    if let Some(t) = timer {
+        t.abort();
+    }
     // Anything a cell registered and did not tear down (it panicked mid-way) goes now.
     for f in cleanup::tear_down(shared.registry.take_all(), shared.cfg.timeouts.teardown).await {
         sink.emit(&RunEvent::CleanupFailed {
@@ -366,6 +413,23 @@ fn skipped_scenario(s: &PlannedScenario, reason: &str) -> ScenarioResult {
     }
 }
 
+/// A cell that got no slot: skipped when the run was interrupted or `--fail-fast` stopped it,
+/// an error when the deadline passed first (it was planned to run and did not).
+fn not_started(sh: &Shared, cell: &PlannedCell) -> CellResult {
+    if cell.skip.is_none() && sh.past_deadline() {
+        let why = format!("not run: {} before the cell started", sh.stop_reason());
+        let mut r = not_run(cell, &why);
+        r.status = Status::Error;
+        return r;
+    }
+    let why = if sh.cancel.is_cancelled() {
+        "not run: the run was interrupted"
+    } else {
+        "not run: --fail-fast stopped the run after a failure"
+    };
+    not_run(cell, why)
+}
+
 /// A cell that never started: skipped with the reason, every scenario too.
 fn not_run(cell: &PlannedCell, why: &str) -> CellResult {
     let mut r = base_result(cell);
@@ -399,7 +463,7 @@ async fn phase<T>(
             Err(_) => Err(PhaseError::error(format!(
                 "`{name}` did not finish within {}", humantime::format_duration(timeout)))),
         },
-        _ = sh.cancel.cancelled() => Err(PhaseError::error("interrupted")),
+        _ = sh.stop.cancelled() => Err(PhaseError::error(sh.stop_reason())),
     };
     let (status, message, diagnostics, value) = match outcome {
         Ok(v) => (Status::Pass, None, None, Some(v)),
@@ -430,6 +494,14 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
         cell: cell.id.clone(),
     });
     let mut r = base_result(&cell);
+    // A placeholder from the start: a job killed mid-cell still leaves the cell, as an error.
+    let mut placeholder = not_run(&cell, "not run: the cell did not finish");
+    placeholder.status = Status::Error;
+    placeholder.message = Some(crate::report::live::did_not_finish("its start"));
+    sh.sink.emit(&RunEvent::CellRecorded {
+        result: Box::new(placeholder),
+        in_progress: true,
+    });
     let spec = cluster_spec(&sh.cfg, &cell);
     let mut blocked: Option<String> = None;
     let mut ctx: Option<CellCtx> = None;
@@ -478,7 +550,7 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
                     .await
                     .map_err(|_| PhaseError::error("cluster creation queue closed"))?;
                 provider
-                    .up(&spec, &sh.cancel)
+                    .up(&spec, &sh.stop)
                     .await
                     .map_err(|e| PhaseError::error(e.chain()))
             };
@@ -508,7 +580,7 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
                         registry: sh.registry.clone(),
                         scope: cell.id.clone(),
                     },
-                    cancel: sh.cancel.clone(),
+                    cancel: sh.stop.clone(),
                     timeouts: sh.cfg.timeouts.clone(),
                     registry_token: sh.cfg.registry_token.clone(),
                     properties: Properties::new(),
@@ -548,6 +620,11 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
             (Some(ctx), None, None) => {
                 if sh.cancel.is_cancelled() {
                     skipped_scenario(s, "not run: the run was interrupted")
+                } else if sh.past_deadline() {
+                    ScenarioResult {
+                        status: Status::Error,
+                        ..skipped_scenario(s, &format!("not run: {}", sh.stop_reason()))
+                    }
                 } else {
                     run_scenario(&sh, ctx, s).await
                 }
@@ -562,8 +639,9 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
         .map(|p| p.status)
         .chain(r.scenarios.iter().map(|s| s.status))
         .any(|s| matches!(s, Status::Fail | Status::Error));
+    // Past the deadline there is no time for diagnostics: the phase would be cut at once.
     if let (true, Some(ctx), Some(d)) = (
-        failed && !sh.cancel.is_cancelled(),
+        failed && !sh.stop.is_cancelled(),
         ctx.as_ref(),
         sh.stages.diagnostics.clone(),
     ) {
@@ -578,6 +656,13 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
         pr.diagnostics = summary.flatten().or(pr.diagnostics);
         r.phases.push(pr);
     }
+
+    // Written before teardown, so a job killed while tearing down still reports the cell.
+    settle(&mut r, start);
+    sh.sink.emit(&RunEvent::CellRecorded {
+        result: Box::new(r.clone()),
+        in_progress: false,
+    });
 
     let keep = !sh.cancel.is_cancelled()
         && match sh.cfg.keep {
@@ -639,6 +724,12 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
         r.phases.push(pr);
     }
 
+    settle(&mut r, start);
+    r
+}
+
+/// Roll phases and scenarios up into the cell's status, message and duration.
+fn settle(r: &mut CellResult, start: Instant) {
     r.status = r
         .phases
         .iter()
@@ -667,7 +758,6 @@ async fn run_cell(sh: Arc<Shared>, cell: PlannedCell) -> CellResult {
                 })
         });
     r.duration_ms = ms(start.elapsed());
-    r
 }
 
 fn absorb(
@@ -697,7 +787,11 @@ async fn run_scenario(sh: &Shared, ctx: &CellCtx, s: &PlannedScenario) -> Scenar
         scenario: s.name.clone(),
     });
     let start = Instant::now();
-    let timeout = sh.cfg.timeouts.scenario;
+    // The engine enforces the scenario's own budget (its declared timeout, capped) and then
+    // runs `finally`, diagnostics and namespace cleanup; this outer limit is only a backstop
+    // above all of that, so the engine's message (what the step last saw) always wins.
+    let t = &sh.cfg.timeouts;
+    let timeout = SCENARIO_CAP + t.step + t.install + t.teardown;
     let errored = |message: String| ScenarioResult {
         message: Some(message),
         status: Status::Error,
@@ -709,7 +803,7 @@ async fn run_scenario(sh: &Shared, ctx: &CellCtx, s: &PlannedScenario) -> Scenar
             Ok(r) => r,
             Err(_) => errored(format!("did not finish within {}", humantime::format_duration(timeout))),
         },
-        _ = sh.cancel.cancelled() => errored("interrupted".into()),
+        _ = sh.stop.cancelled() => errored(sh.stop_reason()),
     };
     res.message = res.message.map(crate::redact::owned);
     res.diagnostics = res.diagnostics.map(crate::redact::owned);

@@ -222,7 +222,9 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             return skipped(scenario, reason);
         }
         let started = Instant::now();
-        let deadline = started + scenario.timeout;
+        // The declared timeout, capped: the runner's backstop sits above the cap.
+        let limit = crate::model::matrix::Timeouts::scenario_budget(scenario.timeout);
+        let deadline = started + limit;
         let namespace = namespace_for(&scenario.name, cell);
         let mut vars = variables(cell, &namespace, self.fixtures.variables());
         if let Some(c) = self.fixtures.challenges() {
@@ -267,7 +269,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             } else if budget.is_zero() {
                 Outcome::fail(format!(
                     "scenario timeout {} reached before the step started",
-                    humantime::format_duration(scenario.timeout)
+                    humantime::format_duration(limit)
                 ))
             } else {
                 tokio::select! {
@@ -284,7 +286,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 outcome.message = Some(format!(
                     "{m} (cut to {} by the scenario timeout {})",
                     humantime::format_duration(budget),
-                    humantime::format_duration(scenario.timeout)
+                    humantime::format_duration(limit)
                 ));
             }
             if outcome.status != Status::Pass {

@@ -198,6 +198,17 @@ impl ApiServer {
             }
         })
         .abort_handle();
+        // The namespace every API server creates at start (probe pods run there).
+        let namespaces = store
+            .find_kind("v1", "Namespace")
+            .expect("namespaces are built in");
+        store
+            .create(
+                &namespaces,
+                "",
+                serde_json::json!({"metadata": {"name": "default"}}),
+            )
+            .expect("create namespace default");
         // One node, holding the images kind preloads (probe pods find their HTTP client there).
         let nodes = store.find_kind("v1", "Node").expect("nodes are built in");
         let node = store

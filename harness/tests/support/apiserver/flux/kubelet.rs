@@ -4,7 +4,9 @@
 //! or dropped by the NetworkPolicies that select those pods (ingress rules: `from` pod and
 //! namespace selectors, `ports`), as a policy-enforcing CNI does — and the pod then terminates
 //! with wget's exit code and output as its termination message. A dropped connection times
-//! out, as it does on a real cluster.
+//! out, as it does on a real cluster. A plain `wget` GET of an address outside the cluster (the
+//! reachability probe of the fixture plane) leaves through this process's own network, so in a
+//! stand-in kind node it takes the node's real path to the host, firewall included.
 
 use super::common::{Ctx, meta, str_at};
 use serde_json::{Value, json};
@@ -223,6 +225,22 @@ pub async fn run_probe(ctx: &Ctx, pod: &Value) {
                 }
             }
         }
+    } else if command.first().map(String::as_str) == Some("wget") {
+        // A plain GET to an address outside the cluster (the fixture plane on the host): the
+        // pod network's egress is this process's own, so the connection is made for real.
+        let url = command.last().cloned().unwrap_or_default();
+        let timeout = command
+            .iter()
+            .position(|a| a == "-T")
+            .and_then(|i| command.get(i + 1))
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(10);
+        let url2 = url.clone();
+        tokio::task::spawn_blocking(move || {
+            wget_get(&url2, std::time::Duration::from_secs(timeout))
+        })
+        .await
+        .unwrap_or((1, format!("wget: {url}: the probe crashed")))
     } else {
         (
             127,
@@ -240,4 +258,81 @@ pub async fn run_probe(ctx: &Ctx, pod: &Value) {
     let _ = ctx
         .store
         .patch(&t, &ns, meta(pod, "name"), &json!({"status": status}), true);
+}
+
+/// busybox `wget -q -O /dev/null http://host:port/` carried out for real: its exit code and what
+/// it prints (busybox's wording: "can't connect to remote host (IP): <reason>", "download timed
+/// out", "server returned error: HTTP/1.1 ...", "error getting response: ...").
+fn wget_get(url: &str, timeout: std::time::Duration) -> (i64, String) {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let authority = url
+        .strip_prefix("http://")
+        .unwrap_or(url)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let Some(addr) = authority.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return (1, format!("wget: bad address '{authority}'"));
+    };
+    let mut stream = match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            return (1, "wget: download timed out".into());
+        }
+        Err(e) => {
+            let reason = match e.raw_os_error() {
+                Some(libc_code) => std::io::Error::from_raw_os_error(libc_code)
+                    .to_string()
+                    .split(" (os error")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                None => e.to_string(),
+            };
+            return (
+                1,
+                format!(
+                    "wget: can't connect to remote host ({}): {reason}",
+                    addr.ip()
+                ),
+            );
+        }
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n"
+    );
+    if let Err(e) = stream.write_all(request.as_bytes()) {
+        return (1, format!("wget: error getting response: {e}"));
+    }
+    let mut head = [0u8; 256];
+    match stream.read(&mut head) {
+        Ok(0) => (1, "wget: error getting response".into()),
+        Ok(n) => {
+            let text = String::from_utf8_lossy(&head[..n]);
+            let status = text.lines().next().unwrap_or_default().to_string();
+            match status
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse::<u16>().ok())
+            {
+                Some(code) if status.starts_with("HTTP/1.") && (200..300).contains(&code) => {
+                    (0, String::new())
+                }
+                Some(_) if status.starts_with("HTTP/1.") => {
+                    (1, format!("wget: server returned error: {}", status.trim()))
+                }
+                _ => (1, "wget: bad header line".into()),
+            }
+        }
+        Err(e)
+            if e.kind() == std::io::ErrorKind::WouldBlock
+                || e.kind() == std::io::ErrorKind::TimedOut =>
+        {
+            (1, "wget: download timed out".into())
+        }
+        Err(e) => (1, format!("wget: error getting response: {e}")),
+    }
 }
