@@ -150,7 +150,9 @@ pub fn s_client_groups(addr: &str, v: u16) -> BTreeSet<u16> {
                 found.insert(*code);
             }
         } else if *code < 0x100 {
-            let list = format!("{name}:P-256:P-384:P-521");
+            let mut list = vec![*name];
+            list.extend(["P-256", "P-384", "P-521"].iter().filter(|n| *n != name));
+            let list = list.join(":");
             let args = [flag(v), "-cipher", "ECDHE:@SECLEVEL=0", "-groups", &list];
             if let Some((_, key)) = s_client(addr, &args)
                 && temp_key_group(&key) == Some(*code)

@@ -158,6 +158,10 @@ fn eliminate(
         let mut list = pool.clone();
         list.extend(anchored.iter().copied());
         let reply = offer(&list);
+        let first_alert = match &reply {
+            Reply::Alert(d) => Some(*d),
+            _ => None,
+        };
         c.answered |= matches!(&reply, Reply::Hello(f) if f.version == v);
         match read_reply(reply, v, what, pick) {
             Step::Chose(x, _) if anchored.contains(&x) => break,
@@ -182,6 +186,13 @@ fn eliminate(
                     break;
                 }
                 anchored = more;
+            }
+            // OpenSSL answers a version it has no protocol for with internal_error; on the
+            // first hello that is its refusal. The OpenSSL cross-check in `probe` catches a
+            // version wrongly dropped this way.
+            Step::Gap(_) if first_alert == Some(80) && c.found.is_empty() && !c.answered => {
+                c.refused_first = true;
+                break;
             }
             Step::Gap(g) => {
                 c.gap = Some(g);

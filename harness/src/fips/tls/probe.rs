@@ -289,7 +289,7 @@ fn tls13_candidates() -> Vec<u16> {
 }
 
 /// TLS 1.3 signs inside the encrypted flight, so each scheme takes one complete handshake:
-/// rustls when it shares a group with the server, else OpenSSL.
+/// rustls when it shares a suite and a group with the server, else OpenSSL.
 fn tls13_sigalgs(t: &Target, parallel: usize, f: &mut Findings, ders: &mut Vec<Vec<u8>>) {
     let v = TlsVersion::TLS13;
     let server: Vec<u16> = f
@@ -298,9 +298,17 @@ fn tls13_sigalgs(t: &Target, parallel: usize, f: &mut Findings, ders: &mut Vec<V
         .filter(|(gv, _)| *gv == v)
         .map(|(_, g)| *g)
         .collect();
+    let suites: Vec<u16> = f
+        .suites
+        .iter()
+        .filter(|(sv, _)| *sv == v)
+        .map(|(_, s)| *s)
+        .collect();
+    // rustls has the GCM and ChaCha20 suites; OpenSSL also has CCM.
+    let rustls_suite = suites.iter().any(|s| matches!(s, 0x1301..=0x1303));
     let rustls: Vec<u16> = handshake::rustls_groups()
         .into_iter()
-        .filter(|g| server.contains(g))
+        .filter(|g| rustls_suite && server.contains(g))
         .collect();
     let openssl_ok = server
         .iter()
@@ -347,6 +355,11 @@ fn tls13_sigalgs(t: &Target, parallel: usize, f: &mut Findings, ders: &mut Vec<V
                 codepoints::sigalg_name(s)
             ));
         }
+    }
+    // Every TLS 1.3 handshake without a PSK is signed: none found means a probe went wrong.
+    if !f.sigalgs.iter().any(|(sv, _)| *sv == v) {
+        f.gaps
+            .push("TLS 1.3: no signature scheme completed a handshake".into());
     }
 }
 
