@@ -297,26 +297,6 @@ pub fn tls12_sigalgs(t: &Target) -> Chain {
     )
 }
 
-/// Whether TLS 1.2 is accepted without Extended Master Secret: `Ok(true)` accepted,
-/// `Ok(false)` refused, `Err` when the answer is neither.
-pub fn tls12_without_ems(t: &Target) -> Result<bool, String> {
-    let (groups, sigalgs) = (all_groups(), all_sigalgs());
-    let v = TlsVersion::TLS12;
-    let reply = t.ask(&Offer {
-        version: v,
-        suites: &suites_for(v),
-        groups: &groups,
-        sigalgs: &sigalgs,
-        ems: false,
-        sni: t.sni.as_deref(),
-    });
-    match read_reply(reply, v, "cipher suite", &|f| Some(f.suite)) {
-        Step::Chose(..) => Ok(true),
-        Step::Refused => Ok(false),
-        Step::Gap(g) => Err(format!("without Extended Master Secret: {g}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,17 @@ const OPENSSL_GROUPS: &str =
 /// A complete OpenSSL handshake at exactly `v`, offering everything OpenSSL has, or only the
 /// TLS 1.3 signature scheme `sigalg` (an OpenSSL name).
 pub fn openssl(t: &Target, v: TlsVersion, sigalg: Option<&str>) -> Done {
+    openssl_with(t, v, sigalg, false)
+}
+
+/// A complete OpenSSL TLS 1.2 handshake without Extended Master Secret. Servers may refuse a
+/// missing EMS only after their first flight (Go in FIPS mode does), so a ServerHello alone
+/// does not tell.
+pub fn openssl_without_ems(t: &Target) -> Done {
+    openssl_with(t, TlsVersion::TLS12, None, true)
+}
+
+fn openssl_with(t: &Target, v: TlsVersion, sigalg: Option<&str>, no_ems: bool) -> Done {
     let run = || -> Result<Done, String> {
         // A plain context: SslConnector would load the system trust store for every probe.
         let mut b = SslContext::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
@@ -85,7 +96,12 @@ pub fn openssl(t: &Target, v: TlsVersion, sigalg: Option<&str>) -> Done {
                 return Ok(Done::Untestable(format!("OpenSSL cannot offer `{s}`")));
             }
         }
-        b.set_options(SslOptions::NO_TICKET);
+        let mut opts = SslOptions::NO_TICKET;
+        if no_ems {
+            // SSL_OP_NO_EXTENDED_MASTER_SECRET (OpenSSL 3.0, bit 0): not named by the crate.
+            opts |= SslOptions::from_bits_retain(1);
+        }
+        b.set_options(opts);
         let mut ssl = Ssl::new(&b.build()).map_err(|e| e.to_string())?;
         if let Some(sni) = &t.sni {
             ssl.set_hostname(sni).map_err(|e| e.to_string())?;

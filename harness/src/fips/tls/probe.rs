@@ -87,7 +87,7 @@ struct Gathered {
     suites: Vec<(TlsVersion, Chain)>,
     groups: Vec<(TlsVersion, Chain)>,
     tls12_sigalgs: Option<Chain>,
-    without_ems: Option<Result<bool, String>>,
+    without_ems: Option<Done>,
     openssl: Vec<(TlsVersion, Done)>,
 }
 
@@ -103,7 +103,7 @@ fn gather(t: &Target) -> Gathered {
             .map(|v| s.spawn(move || (v, handshake::openssl(t, v, None))))
             .into();
         let sig = s.spawn(|| enumerate::tls12_sigalgs(t));
-        let ems = s.spawn(|| enumerate::tls12_without_ems(t));
+        let ems = s.spawn(|| handshake::openssl_without_ems(t));
         let join = |hs: Vec<std::thread::ScopedJoinHandle<'_, (TlsVersion, Chain)>>| {
             hs.into_iter().filter_map(|h| h.join().ok()).collect()
         };
@@ -245,12 +245,20 @@ fn collect_ems(g: &Gathered, f: &mut Findings) {
         .find(|(v, _)| *v == TlsVersion::TLS12)
         .and_then(|(_, c)| c.flights.first())
         .map(|fl| fl.ems);
-    match &g.without_ems {
-        Some(Ok(accepted)) => f.ems_required = Some(!accepted),
-        Some(Err(e)) => f.gaps.push(format!("TLS 1.2 {e}")),
-        None => f
-            .gaps
-            .push("TLS 1.2 without Extended Master Secret: the check did not run".into()),
+    // A refusal without EMS only counts when the same client completes TLS 1.2 with EMS.
+    let with_ems = g
+        .openssl
+        .iter()
+        .any(|(v, d)| *v == TlsVersion::TLS12 && matches!(d, Done::Ok(..)));
+    match (&g.without_ems, with_ems) {
+        (Some(Done::Ok(..)), _) => f.ems_required = Some(false),
+        (Some(Done::Refused), true) => f.ems_required = Some(true),
+        (Some(Done::Broken(e) | Done::Untestable(e)), true) => f.gaps.push(format!(
+            "TLS 1.2 without Extended Master Secret: the handshake broke: {e}"
+        )),
+        _ => f.gaps.push(
+            "TLS 1.2 Extended Master Secret: OpenSSL completes no TLS 1.2 handshake with this server, so whether EMS is required is unknown".into(),
+        ),
     }
 }
 

@@ -205,7 +205,10 @@ impl FlightReader {
         let mut body = vec![0u8; len];
         self.fill(s, &mut body)?;
         match h[0] {
-            21 if len >= 2 => Err(self.partial().unwrap_or(Reply::Alert(body[1]))),
+            // An alert after the ServerHello still ends the handshake: what was chosen is not
+            // usable with the rest of the offer (Go sends ServerHello, Certificate, then the
+            // alert when no signature scheme fits).
+            21 if len >= 2 => Err(Reply::Alert(body[1])),
             22 => {
                 self.handshake.extend_from_slice(&body);
                 self.messages()
@@ -511,6 +514,12 @@ mod tests {
         let kx = f.kx.unwrap();
         assert_eq!((kx.group, kx.sigalg), (Some(0x17), Some(0x0403)));
 
+        // Go sends ServerHello and Certificate, then the alert, when no scheme fits.
+        let sh = server_hello(0x0303, [1; 32], 0xc02b, &[]);
+        let mut partial = record(22, &[(2, sh), (11, vec![0, 0, 0])]);
+        partial.extend_from_slice(&[21, 3, 3, 0, 2, 2, 40]);
+        let mut d = Duplex(std::io::Cursor::new(partial));
+        assert_eq!(exchange(&mut d, b""), Reply::Alert(40));
         let mut d = Duplex(std::io::Cursor::new(vec![21, 3, 3, 0, 2, 2, 40]));
         assert_eq!(exchange(&mut d, b""), Reply::Alert(40));
         let mut d = Duplex(std::io::Cursor::new(b"HTTP/1.1 400".to_vec()));
