@@ -91,10 +91,10 @@ fn openssl_with(t: &Target, v: TlsVersion, sigalg: Option<&str>, no_ems: bool) -
         }
         b.set_groups_list(OPENSSL_GROUPS)
             .map_err(|e| e.to_string())?;
-        if let Some(s) = sigalg {
-            if b.set_sigalgs_list(s).is_err() {
-                return Ok(Done::Untestable(format!("OpenSSL cannot offer `{s}`")));
-            }
+        if let Some(s) = sigalg
+            && b.set_sigalgs_list(s).is_err()
+        {
+            return Ok(Done::Untestable(format!("OpenSSL cannot offer `{s}`")));
         }
         let mut opts = SslOptions::NO_TICKET;
         if no_ems {
