@@ -12,7 +12,8 @@ TOOLS="${FLUX_COMPAT_TOOLS:-$PWD/.tools}"
 GO_VERSIONS="${FLUX_COMPAT_GO_VERSIONS:-1.27.3 1.26.6 1.25.5 1.24.11 1.23.9 1.22.10}"
 # iptables: kind_double's stand-in node rejects traffic to the host with the host's iptables (a
 # firewall fault), run inside the node container from the read-only /usr mount.
-APT_PACKAGES=(git skopeo docker-registry openssl libxml2-utils nmap sslscan curl ca-certificates chromium fonts-dejavu-core iptables)
+# nginx-light, testssl.sh: the probe's tests and scripts/bench-probe-tls.sh compare against them.
+APT_PACKAGES=(git skopeo docker-registry openssl libxml2-utils nmap sslscan curl ca-certificates chromium fonts-dejavu-core iptables nginx-light testssl.sh)
 
 need_apt=()
 for p in "${APT_PACKAGES[@]}"; do

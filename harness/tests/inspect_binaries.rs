@@ -401,7 +401,7 @@ fn cli_prints_table_with_evidence_and_json() {
 }
 
 #[test]
-fn bad_input_gives_clear_errors_and_exit_2() {
+fn bad_input_gives_clear_findings_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let real = &built()
         .iter()
@@ -427,16 +427,9 @@ fn bad_input_gives_clear_errors_and_exit_2() {
     ] {
         let _ = inspect_bytes(&data[..cut.min(data.len())]);
     }
-    assert!(
-        inspect_bytes(&data[..off + 20])
-            .unwrap_err()
-            .to_string()
-            .contains("not a Go binary")
-            || inspect_bytes(&data[..off + 20])
-                .unwrap_err()
-                .to_string()
-                .contains("malformed build info")
-    );
+    // Cut inside the build info: the tables and segments past the cut say "truncated".
+    let e = inspect_bytes(&data[..off + 20]).unwrap_err().to_string();
+    assert!(e.starts_with("truncated: "), "{e}");
 
     // A length past the end of the file.
     let mut long = data.clone();
@@ -476,8 +469,14 @@ fn bad_input_gives_clear_errors_and_exit_2() {
         .arg(dir.path().join("missing"))
         .output()
         .unwrap();
+    // The missing path is bad usage (2); the others are findings about their files.
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("error: `") && err.contains("missing`"),
+        "{err}"
+    );
+    assert!(err.contains("finding: `"), "{err}");
     assert!(
         err.contains("notes.txt`: not a Go binary: not an ELF file"),
         "{err}"
@@ -486,6 +485,7 @@ fn bad_input_gives_clear_errors_and_exit_2() {
         err.contains("true`: not a Go binary: no Go build info blob found"),
         "{err}"
     );
+    assert!(err.contains("truncated`: truncated: "), "{err}");
     assert!(
         err.contains(&format!(
             "corrupt`: malformed build info at offset {}",
@@ -495,4 +495,85 @@ fn bad_input_gives_clear_errors_and_exit_2() {
     );
     assert!(err.contains("missing`"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Runs the CLI, killing it if it has not finished within `secs` (a FIFO must not hang it).
+fn inspect_cli(args: &[&Path], secs: u64) -> std::process::Output {
+    let mut child = Command::new(support::binary())
+        .args(["inspect", "binary", "--format", "json"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("inspect binary did not finish within {secs}s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn fifos_truncation_huge_files_and_non_go_files_leave_other_results_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = &built()
+        .iter()
+        .find(|b| b.label() == "go1.27.3/plain")
+        .unwrap()
+        .path;
+    let data = std::fs::read(real).unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let half = dir.path().join("half");
+    std::fs::write(&half, &data[..data.len() / 2]).unwrap();
+    let not_go = dir.path().join("true");
+    std::fs::copy("/bin/true", &not_go).unwrap();
+    // A real binary followed by a terabyte of holes: nothing may be allocated by file size.
+    let huge = dir.path().join("huge");
+    std::fs::copy(real, &huge).unwrap();
+    let huge_ok = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&huge)
+        .and_then(|f| f.set_len(1 << 40))
+        .is_ok();
+
+    let o = inspect_cli(&[&fifo, &half, &not_go, &huge, real], 60);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let err = |i: usize, k: &str| v[i][k].as_str().unwrap_or("").to_string();
+    assert!(
+        err(0, "error").contains("is a FIFO, not a regular file"),
+        "{v:#}"
+    );
+    assert!(err(1, "finding").starts_with("truncated: "), "{v:#}");
+    assert!(err(2, "finding").contains("not a Go binary"), "{v:#}");
+    if huge_ok {
+        assert_eq!(v[3]["goVersion"], "go1.27.3", "{v:#}");
+    }
+    assert_eq!(v[4]["goVersion"], "go1.27.3", "{v:#}");
+    assert_eq!(v[4]["family"], "none");
+
+    // Without the FIFO only findings remain: exit 1, with the reason on stderr.
+    let o = inspect_cli(&[&not_go, real], 60);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("finding: `") && e.contains("no Go build info blob found"),
+        "{e}"
+    );
 }

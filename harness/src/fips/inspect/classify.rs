@@ -6,6 +6,7 @@ use super::buildinfo::{self, BuildInfo, BuildInfoError};
 use super::elf::{Elf, ElfError};
 use super::markers::{self, Markers};
 use super::pclntab::{self, Symbols};
+use super::source::{Mapped, SourceError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -69,6 +70,10 @@ pub enum InspectError {
     NotGo(String),
     #[error("malformed build info at offset {offset}: {reason}")]
     MalformedBuildInfo { offset: u64, reason: String },
+    #[error("truncated: {0}")]
+    Truncated(String),
+    #[error("`{path}` is {kind}, not a regular file")]
+    NotRegular { path: String, kind: &'static str },
     #[error("could not read `{path}`")]
     Read {
         path: String,
@@ -105,91 +110,61 @@ pub struct Inspection {
     pub markers: Markers,
 }
 
-/// Read and inspect a file. Controller binaries are tens of megabytes, mostly data the
-/// classification never looks at, so only the header tables, the build-info and pclntab sections
-/// and the segments the scans need are read into an otherwise untouched (lazily zeroed) buffer.
-/// Anything that does not classify cleanly that way is read whole and inspected again, so
-/// results and error messages are exactly those of `inspect_bytes`.
+/// Inspect a file through a read-only memory map: only the pages the scans touch are loaded
+/// (the build info, the function-name table, the executable segments for the amd64 markers,
+/// released again as the scan moves on), so memory stays bounded whatever the file size.
+/// Non-regular files are refused before they are opened.
 pub fn inspect_file(path: &Path) -> Result<Inspection, InspectError> {
-    use std::io::{Read, Seek, SeekFrom};
-    let read_err = |source| InspectError::Read {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut f = std::fs::File::open(path).map_err(read_err)?;
-    let len = f.metadata().map_err(read_err)?.len();
-    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
-    let mut fill = |buf: &mut [u8], off: u64, n: u64| -> std::io::Result<()> {
-        let end = off.saturating_add(n).min(buf.len() as u64);
-        if off >= end {
-            return Ok(());
-        }
-        f.seek(SeekFrom::Start(off))?;
-        f.read_exact(&mut buf[off as usize..end as usize])
-    };
-    fill(&mut buf, 0, 64 * 1024).map_err(read_err)?;
-    let mut done: Vec<(u64, u64)> = vec![(0, 64 * 1024)];
-    // Rounds: header → program/section header tables → section names → what they name.
-    for _ in 0..4 {
-        let wanted = match Elf::parse(&buf) {
-            // Section names are only known once the tables are loaded: tables first.
-            Ok(elf) if elf.table_ranges.iter().any(|r| !done.contains(r)) => elf.table_ranges,
-            Ok(elf) => needed_ranges(&elf),
-            Err(_) => break,
-        };
-        let new: Vec<(u64, u64)> = wanted.into_iter().filter(|r| !done.contains(r)).collect();
-        if new.is_empty() {
-            break;
-        }
-        for (off, n) in new {
-            fill(&mut buf, off, n).map_err(read_err)?;
-            done.push((off, n));
-        }
-    }
-    if Elf::parse(&buf).is_err() {
-        // Decided by the first 64 KiB alone (not ELF, bad header): no need to read more.
-        return inspect_impl(&buf, false);
-    }
-    match inspect_impl(&buf, false) {
-        Ok(i) => Ok(i),
-        Err(_) => {
-            let data = std::fs::read(path).map_err(read_err)?;
-            inspect_impl(&data, false)
-        }
-    }
+    let map = Mapped::open(path).map_err(|e| match e {
+        SourceError::NotRegular { path, kind } => InspectError::NotRegular { path, kind },
+        SourceError::Io { path, source } => InspectError::Read { path, source },
+    })?;
+    inspect_impl(map.bytes(), false, &|part| map.release(part))
 }
 
-/// The file ranges classification reads: header tables, build info and pclntab, executable
-/// segments (amd64 markers) and, only when the sections are missing, the writable segments
-/// (build-info fallback) and read-only segments (pclntab fallback).
-fn needed_ranges(elf: &Elf<'_>) -> Vec<(u64, u64)> {
-    use super::elf::{PF_W, PF_X, PT_INTERP, PT_LOAD};
-    let mut r = elf.table_ranges.clone();
+/// Where the header tables or a segment the inspection needs run past the end of the file.
+fn truncation(elf: &Elf<'_>, len: u64) -> Option<String> {
+    use super::elf::PT_LOAD;
+    let past = |off: u64, n: u64| off.checked_add(n).is_none_or(|end| end > len);
+    for (i, (off, n)) in elf.table_ranges.iter().enumerate().take(2) {
+        if *n > 0 && *off > 0 && past(*off, *n) {
+            let what = if i == 0 {
+                "program header table"
+            } else {
+                "section header table"
+            };
+            return Some(format!(
+                "the {what} (offset {off}, {n} bytes) runs past the end of the file ({len} bytes)"
+            ));
+        }
+    }
     for name in [".go.buildinfo", ".gopclntab"] {
-        if let Some(s) = elf.section(name) {
-            r.push((s.offset, s.size));
+        if let Some(s) = elf.section(name).filter(|s| past(s.offset, s.size)) {
+            return Some(format!(
+                "section `{name}` (offset {}, {} bytes) runs past the end of the file ({len} bytes)",
+                s.offset, s.size
+            ));
         }
     }
-    // Embedded `[]byte` data lives in the writable segment: read it only for the fallback.
-    let no_buildinfo = elf.section(".go.buildinfo").is_none();
-    let no_pclntab = elf.section(".gopclntab").is_none();
-    for s in &elf.segments {
-        let x = s.flags & PF_X != 0;
-        let w = s.flags & PF_W != 0;
-        let load = s.p_type == PT_LOAD;
-        if s.p_type == PT_INTERP || (load && (x || (w && no_buildinfo) || (!w && no_pclntab))) {
-            r.push((s.offset, s.filesz));
-        }
-    }
-    r
+    elf.segments
+        .iter()
+        .find(|s| s.p_type == PT_LOAD && past(s.offset, s.filesz))
+        .map(|s| format!(
+            "a loadable segment (offset {}, {} bytes) runs past the end of the file ({len} bytes)",
+            s.offset, s.filesz
+        ))
 }
 
 /// Inspect the bytes of a binary.
 pub fn inspect_bytes(data: &[u8]) -> Result<Inspection, InspectError> {
-    inspect_impl(data, true)
+    inspect_impl(data, true, &|_| {})
 }
 
-fn inspect_impl(data: &[u8], hash: bool) -> Result<Inspection, InspectError> {
+fn inspect_impl(
+    data: &[u8],
+    hash: bool,
+    release: &(dyn Fn(&[u8]) + Sync),
+) -> Result<Inspection, InspectError> {
     let elf = match Elf::parse(data) {
         Ok(e) => e,
         Err(ElfError::NotElf) => {
@@ -211,10 +186,19 @@ fn inspect_impl(data: &[u8], hash: bool) -> Result<Inspection, InspectError> {
             };
             return Err(InspectError::NotGo(what.into()));
         }
+        Err(ElfError::Malformed(m)) if m.contains("truncated") => {
+            return Err(InspectError::Truncated(format!(
+                "the ELF {}",
+                m.trim_start_matches("truncated ")
+            )));
+        }
         Err(ElfError::Malformed(m)) => {
             return Err(InspectError::NotGo(format!("malformed ELF: {m}")));
         }
     };
+    if let Some(t) = truncation(&elf, data.len() as u64) {
+        return Err(InspectError::Truncated(t));
+    }
     // Hashing and the three scans are independent: run them side by side.
     let ((sha, (bi, syms)), marks) = rayon::join(
         || {
@@ -223,7 +207,7 @@ fn inspect_impl(data: &[u8], hash: bool) -> Result<Inspection, InspectError> {
                 || rayon::join(|| buildinfo::read(&elf), || pclntab::read(&elf)),
             )
         },
-        || markers::scan(&elf),
+        || markers::scan(&elf, release),
     );
     let bi = bi.map_err(|e| match e {
         BuildInfoError::NotGo => InspectError::NotGo("no Go build info blob found".into()),

@@ -108,17 +108,30 @@ fn cgo(i: &Inspection) -> &'static str {
     }
 }
 
+/// A file that is not a (whole) Go binary is a finding about that file (exit 1); a path that
+/// cannot be read as a file at all is bad usage (exit 2).
+fn classify_error(e: &InspectError) -> (&'static str, u8) {
+    match e {
+        InspectError::Read { .. } | InspectError::NotRegular { .. } => ("error", exit::USAGE),
+        InspectError::NotGo(_)
+        | InspectError::Truncated(_)
+        | InspectError::MalformedBuildInfo { .. } => ("finding", exit::FAILED),
+    }
+}
+
 fn binary(a: &BinaryArgs) -> u8 {
     let results: Vec<(PathBuf, Result<Inspection, InspectError>)> = a
         .paths
         .iter()
         .map(|p| (p.clone(), inspect_file(p)))
         .collect();
+    // Every path gets its line; the worst outcome decides the exit code.
     let mut code = exit::OK;
     for (p, r) in &results {
         if let Err(e) = r {
-            eprintln!("error: `{}`: {}", p.display(), channel::error_chain(e));
-            code = exit::USAGE;
+            let (label, c) = classify_error(e);
+            eprintln!("{label}: `{}`: {}", p.display(), channel::error_chain(e));
+            code = code.max(c);
         }
     }
     let text = match a.format {
@@ -135,10 +148,13 @@ fn binary(a: &BinaryArgs) -> u8 {
                         }
                         v
                     }
-                    Err(e) => serde_json::json!({
-                        "path": p.display().to_string(),
-                        "error": channel::error_chain(e),
-                    }),
+                    Err(e) => {
+                        let key = classify_error(e).0;
+                        serde_json::json!({
+                            "path": p.display().to_string(),
+                            key: channel::error_chain(e),
+                        })
+                    }
                 })
                 .collect();
             serde_json::to_string_pretty(&items).unwrap_or_default() + "\n"
@@ -169,8 +185,9 @@ fn binary(a: &BinaryArgs) -> u8 {
                     Err(e) => {
                         let _ = writeln!(
                             out,
-                            "{:<40} error: {}",
+                            "{:<40} {}: {}",
                             p.display(),
+                            classify_error(e).0,
                             channel::error_chain(e)
                         );
                     }

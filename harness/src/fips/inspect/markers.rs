@@ -29,8 +29,14 @@ pub struct Markers {
     pub fips_only: Option<u64>,
 }
 
-/// Scan the executable segments (the whole file if there are none) of an amd64 binary.
-pub fn scan(elf: &Elf<'_>) -> Markers {
+/// How much of a segment is scanned before its pages are handed to `release`.
+const WINDOW: usize = 4 << 20;
+/// The length of one marker function (prefix, 24-byte tail, `ret`).
+const MARKER_LEN: usize = 32;
+
+/// Scan the executable segments (the whole file if there are none) of an amd64 binary, window
+/// by window; `release` gets each window once scanned (a memory-mapped caller drops its pages).
+pub fn scan(elf: &Elf<'_>, release: &(dyn Fn(&[u8]) + Sync)) -> Markers {
     let mut m = Markers {
         applicable: elf.machine == EM_X86_64,
         ..Markers::default()
@@ -51,7 +57,21 @@ pub fn scan(elf: &Elf<'_>) -> Markers {
     let finder =
         regex::bytes::Regex::new(r"(?-u)\xEB\x1D\xF4\x48\xF4\x4B\xF4").expect("constant pattern");
     for (base, data) in ranges {
-        for hit in finder.find_iter(data) {
+        for from in (0..data.len()).step_by(WINDOW) {
+            let to = (from + WINDOW).min(data.len());
+            // Overlap by one marker so a marker across the window edge is still seen.
+            let window = &data[from..(to + MARKER_LEN).min(data.len())];
+            scan_window(&finder, window, base + from as u64, to - from, &mut m);
+            release(&data[from..to]);
+        }
+    }
+    m
+}
+
+/// Markers starting in the first `own` bytes of `data` (which sits at file offset `base`).
+fn scan_window(finder: &regex::bytes::Regex, data: &[u8], base: u64, own: usize, m: &mut Markers) {
+    {
+        for hit in finder.find_iter(data).take_while(|h| h.start() < own) {
             let start = hit.start();
             let Some(tail) = data.get(start + 7..start + 31) else {
                 continue;
@@ -69,5 +89,4 @@ pub fn scan(elf: &Elf<'_>) -> Markers {
             }
         }
     }
-    m
 }

@@ -11,5 +11,6 @@ pub mod image;
 pub mod markers;
 pub mod pclntab;
 pub mod podcheck;
+pub mod source;
 
 pub use classify::{Family, InspectError, Inspection, inspect_bytes, inspect_file};

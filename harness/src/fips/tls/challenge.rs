@@ -348,12 +348,7 @@ fn openssl_ctx(offer: &Offer, leaf: &Issued) -> Result<SslContext, openssl::erro
     let groups: Vec<&str> = offer
         .groups
         .iter()
-        .filter_map(|g| {
-            super::codepoints::GROUPS
-                .iter()
-                .find(|x| x.0 == *g)
-                .and_then(|x| x.2)
-        })
+        .filter_map(|g| super::codepoints::group_openssl(*g))
         .collect();
     if !groups.is_empty() {
         b.set_groups_list(&groups.join(":"))?;

@@ -3,6 +3,7 @@
 
 use super::policy::Policy;
 use super::probe::{self, ProbeConfig};
+use super::probe_report::{self, Verdict};
 use crate::exit;
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
@@ -39,7 +40,8 @@ pub struct TlsArgs {
     pub parallel: usize,
 }
 
-/// Run `probe …`; returns the exit code (0 pass or not judged, 1 violation or error, 2 usage).
+/// Run `probe …`; returns the exit code (0 pass or not judged, 1 violation or error, 2 usage,
+/// 4 inconclusive: the enumeration has gaps and nothing seen violates the policy).
 pub fn run(cmd: ProbeCommand) -> u8 {
     let ProbeCommand::Tls(args) = cmd;
     let policy = if args.policy.eq_ignore_ascii_case("none") {
@@ -80,15 +82,23 @@ pub fn run(cmd: ProbeCommand) -> u8 {
             return exit::FAILED;
         }
     };
-    let report = probe::judge(findings, policy.as_ref());
+    let report = probe_report::judge(findings, policy.as_ref());
     let text = match args.format {
-        ProbeFormat::Table => probe::render_table(&report),
-        ProbeFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        ProbeFormat::Table => probe_report::render_table(&report),
+        ProbeFormat::Json => {
+            serde_json::to_string_pretty(&probe_report::to_json(&report)).unwrap_or_default() + "\n"
+        }
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    if report.verdict == "fail" {
-        exit::FAILED
-    } else {
-        exit::OK
+    match report.verdict {
+        Verdict::Fail => exit::FAILED,
+        Verdict::Inconclusive => {
+            eprintln!(
+                "inconclusive: {} gap(s) in the enumeration; this is not a pass",
+                report.findings.gaps.len()
+            );
+            exit::INCONCLUSIVE
+        }
+        Verdict::Pass | Verdict::NotJudged => exit::OK,
     }
 }

@@ -283,8 +283,8 @@ impl ClientHello {
     pub fn fingerprint(&self) -> serde_json::Value {
         serde_json::json!({
             "extensions": self.extensions,
-            "groups": self.groups.iter().map(|g| codepoints::group_name(*g)).collect::<Vec<_>>(),
-            "sigalgs": self.sigalgs.iter().map(|s| codepoints::sigalg_name(*s)).collect::<Vec<_>>(),
+            "groups": self.groups.iter().map(|g| codepoints::group_go_name(*g)).collect::<Vec<_>>(),
+            "sigalgs": self.sigalgs.iter().map(|s| codepoints::sigalg_go_name(*s)).collect::<Vec<_>>(),
             "suites": self.suites.iter().map(|s| codepoints::suite_name(*s)).collect::<Vec<_>>(),
             "versions": self.versions.iter().map(|v| v.name()).collect::<Vec<_>>(),
         })

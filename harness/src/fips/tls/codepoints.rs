@@ -1,11 +1,13 @@
 //! TLS code points (versions, cipher suites, named groups, signature schemes) and their names.
-//! Names follow Go's `crypto/tls` spelling so captured ClientHellos compare directly with
-//! `fips-data/clienthellos.json`. Pure tables: no I/O.
+//! Display names prefer Go's `crypto/tls` spelling; `*_go_name` reproduce Go's exact output so
+//! captured ClientHellos compare with `fips-data/clienthellos.json`; `*_iana` give registry
+//! names. Pure: no I/O.
 
+use super::iana;
 use std::fmt;
 
 /// A protocol version as carried on the wire (`0x0303` = TLS 1.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct TlsVersion(pub u16);
 
 impl TlsVersion {
@@ -39,179 +41,127 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
-/// Cipher suites: (code, Go name, OpenSSL name). TLS 1.3 suites have no OpenSSL 1.2-style name
-/// distinct from the IANA one, so the IANA name is repeated there.
-pub const SUITES: &[(u16, &str, &str)] = &[
-    (0x1301, "TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"),
-    (0x1302, "TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"),
-    (
-        0x1303,
-        "TLS_CHACHA20_POLY1305_SHA256",
-        "TLS_CHACHA20_POLY1305_SHA256",
-    ),
-    (
-        0xc02b,
-        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-    ),
-    (
-        0xc02f,
-        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-    ),
-    (
-        0xc02c,
-        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-    ),
-    (
-        0xc030,
-        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-    ),
-    (
-        0xcca9,
-        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-    ),
-    (
-        0xcca8,
-        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-    ),
-    (
-        0xc023,
-        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-        "ECDHE-ECDSA-AES128-SHA256",
-    ),
-    (
-        0xc027,
-        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-        "ECDHE-RSA-AES128-SHA256",
-    ),
-    (
-        0xc009,
-        "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-        "ECDHE-ECDSA-AES128-SHA",
-    ),
-    (
-        0xc013,
-        "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
-        "ECDHE-RSA-AES128-SHA",
-    ),
-    (
-        0xc00a,
-        "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-        "ECDHE-ECDSA-AES256-SHA",
-    ),
-    (
-        0xc014,
-        "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
-        "ECDHE-RSA-AES256-SHA",
-    ),
-    (
-        0xc012,
-        "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
-        "ECDHE-RSA-DES-CBC3-SHA",
-    ),
-    (
-        0x009c,
-        "TLS_RSA_WITH_AES_128_GCM_SHA256",
-        "AES128-GCM-SHA256",
-    ),
-    (
-        0x009d,
-        "TLS_RSA_WITH_AES_256_GCM_SHA384",
-        "AES256-GCM-SHA384",
-    ),
-    (0x003c, "TLS_RSA_WITH_AES_128_CBC_SHA256", "AES128-SHA256"),
-    (0x002f, "TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"),
-    (0x0035, "TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"),
-    (0x000a, "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "DES-CBC3-SHA"),
-    (
-        0x00ff,
-        "TLS_EMPTY_RENEGOTIATION_INFO_SCSV",
-        "TLS_EMPTY_RENEGOTIATION_INFO_SCSV",
-    ),
-    (0x5600, "TLS_FALLBACK_SCSV", "TLS_FALLBACK_SCSV"),
+/// OpenSSL's names of the suites the challenge endpoints serve (OpenSSL names TLS 1.3 suites
+/// with their IANA names).
+#[rustfmt::skip]
+const OPENSSL_NAMES: &[(u16, &str)] = &[
+    (0x1301, "TLS_AES_128_GCM_SHA256"), (0x1302, "TLS_AES_256_GCM_SHA384"),
+    (0x1303, "TLS_CHACHA20_POLY1305_SHA256"),
+    (0xc02b, "ECDHE-ECDSA-AES128-GCM-SHA256"), (0xc02f, "ECDHE-RSA-AES128-GCM-SHA256"),
+    (0xc02c, "ECDHE-ECDSA-AES256-GCM-SHA384"), (0xc030, "ECDHE-RSA-AES256-GCM-SHA384"),
+    (0xcca9, "ECDHE-ECDSA-CHACHA20-POLY1305"), (0xcca8, "ECDHE-RSA-CHACHA20-POLY1305"),
+    (0xc023, "ECDHE-ECDSA-AES128-SHA256"), (0xc027, "ECDHE-RSA-AES128-SHA256"),
+    (0xc009, "ECDHE-ECDSA-AES128-SHA"), (0xc013, "ECDHE-RSA-AES128-SHA"),
+    (0xc00a, "ECDHE-ECDSA-AES256-SHA"), (0xc014, "ECDHE-RSA-AES256-SHA"),
+    (0xc012, "ECDHE-RSA-DES-CBC3-SHA"), (0x009c, "AES128-GCM-SHA256"),
+    (0x009d, "AES256-GCM-SHA384"), (0x003c, "AES128-SHA256"), (0x002f, "AES128-SHA"),
+    (0x0035, "AES256-SHA"), (0x000a, "DES-CBC3-SHA"),
 ];
 
-/// Named groups: (code, Go name, OpenSSL group name if OpenSSL 3.0 can offer it).
-pub const GROUPS: &[(u16, &str, Option<&str>)] = &[
-    (0x001d, "X25519", Some("X25519")),
-    (0x001e, "X448", Some("X448")),
-    (0x0017, "CurveP256", Some("P-256")),
-    (0x0018, "CurveP384", Some("P-384")),
-    (0x0019, "CurveP521", Some("P-521")),
-    (0x11ec, "X25519MLKEM768", None),
-    (0x11eb, "SecP256r1MLKEM768", None),
-    (0x11ed, "SecP384r1MLKEM1024", None),
-    (0x0201, "MLKEM512", None),
-    (0x0202, "MLKEM768", None),
-    (0x0204, "MLKEM1024", None),
+/// OpenSSL 3.0's names of the groups it can offer.
+#[rustfmt::skip]
+const OPENSSL_GROUPS: &[(u16, &str)] = &[
+    (0x0017, "P-256"), (0x0018, "P-384"), (0x0019, "P-521"), (0x001d, "X25519"),
+    (0x001e, "X448"), (0x0100, "ffdhe2048"), (0x0101, "ffdhe3072"), (0x0102, "ffdhe4096"),
+    (0x0103, "ffdhe6144"), (0x0104, "ffdhe8192"),
 ];
 
-/// Signature schemes: (code, Go name).
-pub const SIGALGS: &[(u16, &str)] = &[
-    (0x0804, "PSSWithSHA256"),
-    (0x0805, "PSSWithSHA384"),
-    (0x0806, "PSSWithSHA512"),
-    (0x0401, "PKCS1WithSHA256"),
-    (0x0501, "PKCS1WithSHA384"),
-    (0x0601, "PKCS1WithSHA512"),
-    (0x0403, "ECDSAWithP256AndSHA256"),
-    (0x0503, "ECDSAWithP384AndSHA384"),
-    (0x0603, "ECDSAWithP521AndSHA512"),
-    (0x0807, "Ed25519"),
-    (0x0808, "Ed448"),
-    (0x0201, "PKCS1WithSHA1"),
-    (0x0203, "ECDSAWithSHA1"),
-    (0x0904, "MLDSA44"),
-    (0x0905, "MLDSA65"),
-    (0x0906, "MLDSA87"),
-    (0x0809, "PSSPSSWithSHA256"),
-    (0x080a, "PSSPSSWithSHA384"),
-    (0x080b, "PSSPSSWithSHA512"),
-];
-
-/// Go's name for a cipher suite, or `0x….` when unknown.
+/// The IANA name of a cipher suite (Go uses the same), or `0x….` when unknown.
 pub fn suite_name(code: u16) -> String {
-    SUITES
+    iana::SUITES
         .iter()
         .find(|s| s.0 == code)
         .map(|s| s.1.to_string())
         .unwrap_or_else(|| format!("0x{code:04x}"))
 }
 
-/// Code of a suite given its Go/IANA or OpenSSL name.
+/// Whether a suite code point is in the IANA table.
+pub fn is_known_suite(code: u16) -> bool {
+    iana::SUITES.iter().any(|s| s.0 == code)
+}
+
+/// Code of a suite given its IANA or OpenSSL name.
 pub fn suite_code(name: &str) -> Option<u16> {
-    SUITES
+    iana::SUITES
         .iter()
-        .find(|s| s.1.eq_ignore_ascii_case(name) || s.2.eq_ignore_ascii_case(name))
+        .find(|s| s.1.eq_ignore_ascii_case(name))
         .map(|s| s.0)
+        .or_else(|| {
+            OPENSSL_NAMES
+                .iter()
+                .find(|s| s.1.eq_ignore_ascii_case(name))
+                .map(|s| s.0)
+        })
 }
 
-/// The OpenSSL name of a suite, if it has one.
+/// The OpenSSL name of a suite the challenge endpoints serve.
 pub fn suite_openssl(code: u16) -> Option<&'static str> {
-    SUITES.iter().find(|s| s.0 == code).map(|s| s.2)
+    OPENSSL_NAMES.iter().find(|s| s.0 == code).map(|s| s.1)
 }
 
-/// Go's name for a group; unknown ones read `CurveID(n)` like Go prints them.
+/// OpenSSL's name of a group, if OpenSSL 3.0 can offer it.
+pub fn group_openssl(code: u16) -> Option<&'static str> {
+    OPENSSL_GROUPS.iter().find(|g| g.0 == code).map(|g| g.1)
+}
+
+/// A group as people read it: Go's name when Go has one, else the IANA name, else `0x….`.
 pub fn group_name(code: u16) -> String {
-    GROUPS
+    match iana::GROUPS.iter().find(|g| g.0 == code) {
+        Some((_, iana, go)) => go.unwrap_or(iana).to_string(),
+        None => format!("0x{code:04x}"),
+    }
+}
+
+/// A group spelled as Go prints it (`CurveID(n)` for groups Go does not name), so captured
+/// ClientHellos compare with `fips-data/clienthellos.json`.
+pub fn group_go_name(code: u16) -> String {
+    iana::GROUPS
         .iter()
         .find(|g| g.0 == code)
-        .map(|g| g.1.to_string())
+        .and_then(|g| g.2)
+        .map(str::to_string)
         .unwrap_or_else(|| format!("CurveID({code})"))
 }
 
-/// Go's name for a signature scheme; unknown ones read `SignatureScheme(0x….)`.
+/// Whether a group code point is in the IANA table.
+pub fn is_known_group(code: u16) -> bool {
+    iana::GROUPS.iter().any(|g| g.0 == code)
+}
+
+/// The IANA name of a group, or `0x….`.
+pub fn group_iana(code: u16) -> String {
+    iana::GROUPS
+        .iter()
+        .find(|g| g.0 == code)
+        .map(|g| g.1.to_string())
+        .unwrap_or_else(|| format!("0x{code:04x}"))
+}
+
+/// A signature scheme as people read it: Go's name, else the IANA name, else `0x….`.
 pub fn sigalg_name(code: u16) -> String {
-    SIGALGS
+    match iana::SIGALGS.iter().find(|s| s.0 == code) {
+        Some((_, iana, go)) => go.unwrap_or(iana).to_string(),
+        None => format!("0x{code:04x}"),
+    }
+}
+
+/// A signature scheme spelled as Go prints it (`SignatureScheme(0x….)` when Go has no name).
+pub fn sigalg_go_name(code: u16) -> String {
+    iana::SIGALGS
+        .iter()
+        .find(|s| s.0 == code)
+        .and_then(|s| s.2)
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("SignatureScheme(0x{code:04x})"))
+}
+
+/// The IANA name of a signature scheme, or `0x….`.
+pub fn sigalg_iana(code: u16) -> String {
+    iana::SIGALGS
         .iter()
         .find(|s| s.0 == code)
         .map(|s| s.1.to_string())
-        .unwrap_or_else(|| format!("SignatureScheme(0x{code:04x})"))
+        .unwrap_or_else(|| format!("0x{code:04x}"))
 }
 
 /// Whether a TLS 1.0–1.2 suite is a TLS 1.3 suite (`0x13xx`).
@@ -240,8 +190,12 @@ mod tests {
             suite_name(0xcca8),
             "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"
         );
-        assert_eq!(group_name(25497), "CurveID(25497)");
+        assert_eq!(group_go_name(25497), "CurveID(25497)");
+        assert_eq!(group_name(0x0100), "ffdhe2048");
+        assert_eq!(group_iana(0x0017), "secp256r1");
         assert_eq!(sigalg_name(0x0403), "ECDSAWithP256AndSHA256");
+        assert_eq!(sigalg_go_name(0x081a), "SignatureScheme(0x081a)");
+        assert_eq!(suite_code("TLS_DHE_RSA_WITH_AES_128_CCM"), Some(0xc09e));
         assert!(is_grease(0x1a1a) && !is_grease(0x1a2a));
         assert_eq!(TlsVersion::TLS11.name(), "TLS 1.1");
     }

@@ -15,9 +15,14 @@ pub mod challenge;
 pub mod cli;
 pub mod clienthello;
 pub mod codepoints;
+pub mod enumerate;
+pub mod handshake;
+pub mod iana;
 pub mod policy;
 pub mod probe;
+pub mod probe_report;
 pub mod verdict;
+pub mod wire;
 
 /// What a binary of `family` built with Go `go` must do against challenge `c`.
 pub fn expectation(

@@ -319,7 +319,8 @@ impl Policy {
                     0x001d => !fips,
                     0x11ec => (native && go >= 25) || (!fips && go >= 24),
                     0x11eb | 0x11ed => (native || !fips) && go >= 26,
-                    0x0204 => (native || !fips) && go >= 27,
+                    // Pure ML-KEM-1024 (IANA 0x0202), Go 1.27 only when configured.
+                    0x0202 => (native || !fips) && go >= 27,
                     25497 => !fips && go == 23,
                     _ => false,
                 };
@@ -605,6 +606,15 @@ mod tests {
                 .allows(&Param::Version(TlsVersion::TLS13))
                 .allowed
         );
+        // Pure ML-KEM-1024 at its IANA code point 0x0202, not 0x0204.
+        assert!(p("native@1.27").allows(&Param::Group(0x0202)).allowed);
+        assert!(!p("native@1.26").allows(&Param::Group(0x0202)).allowed);
+        assert!(
+            !p("boring-fipsonly@1.27")
+                .allows(&Param::Group(0x0202))
+                .allowed
+        );
+        assert!(!p("native@1.27").allows(&Param::Group(0x0204)).allowed);
         let r = p("native@1.27").allows(&Param::Suite(0xcca8));
         assert!(!r.allowed && r.reason.contains("native on Go 1.27 does not allow"));
     }

@@ -1,15 +1,14 @@
-//! `probe tls`: enumerates what a TLS server accepts (versions, suites, groups incl. ML-KEM
-//! hybrids, whether Extended Master Secret is required, chain key types) with many single-item
-//! handshakes run in parallel, and judges the result against a policy. OpenSSL plays the
-//! classic and legacy client; rustls the post-quantum one. TLS 1.2 probes send EMS (unlike
-//! sslyze), and one extra probe without EMS tells whether the server requires it.
+//! `probe tls`: enumerates everything a TLS server accepts — versions, every IANA cipher suite,
+//! named group (ffdhe, X448, ML-KEM and its hybrids included) and signature scheme, Extended
+//! Master Secret, the certificate keys — by elimination over hand-written ClientHellos
+//! (`enumerate`), all versions in parallel, with complete handshakes (`handshake`) only for
+//! what TLS 1.3 encrypts and as an independent cross-check. Whatever could not be settled is
+//! a gap in the findings; the policy judgement lives in `probe_report`.
 
-use super::certs::key_kind;
 use super::codepoints::{self, TlsVersion};
-use super::policy::{KeyKind, Param, Policy, Ruling};
-use openssl::ssl::{Ssl, SslContext, SslMethod, SslOptions, SslVerifyMode, SslVersion};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use super::enumerate::{self, Chain, Target};
+use super::handshake::{self, CertInfo, Done};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -34,300 +33,42 @@ pub enum ProbeError {
     NoTls { addr: SocketAddr, first: String },
 }
 
-/// A certificate the server sent.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CertInfo {
-    pub subject: String,
-    pub key: KeyKind,
-}
-
 /// What the server accepts.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Findings {
     pub target: String,
     pub versions: Vec<TlsVersion>,
-    /// (version, suite) pairs the server negotiated.
+    /// (version, suite) pairs the server chose.
     pub suites: Vec<(TlsVersion, u16)>,
-    pub groups: Vec<u16>,
-    /// Groups neither client stack can offer (rustls 0.23 has no SecP384r1MLKEM1024), so their
-    /// acceptance is unknown rather than "refused".
-    pub untested_groups: Vec<u16>,
-    /// Whether TLS 1.2 was refused without EMS but accepted with it (`None` without TLS 1.2).
+    /// (version, group) pairs the server chose.
+    pub groups: Vec<(TlsVersion, u16)>,
+    /// (version, signature scheme) pairs the server signed with.
+    pub sigalgs: Vec<(TlsVersion, u16)>,
+    /// (version, suite, prime bits) of accepted finite-field DHE suites.
+    pub dhe: Vec<(TlsVersion, u16, u32)>,
+    /// Whether the server echoes Extended Master Secret in TLS 1.2 (`None` without TLS 1.2).
+    pub ems_supported: Option<bool>,
+    /// Whether TLS 1.2 is refused without EMS (`None` without TLS 1.2 or when unknown).
     pub ems_required: Option<bool>,
+    /// Every distinct certificate the server sent.
     pub chain: Vec<CertInfo>,
+    /// What could not be settled: any gap makes the verdict inconclusive.
+    pub gaps: Vec<String>,
     pub handshakes: usize,
     pub elapsed_ms: u128,
 }
 
-/// One line of the verdict table: something the server accepted, and the policy's ruling.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Row {
-    pub item: String,
-    pub allowed: Option<bool>,
-    pub reason: Option<String>,
-}
-
-/// Findings judged against a policy.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Report {
-    pub findings: Findings,
-    pub policy: Option<String>,
-    pub rows: Vec<Row>,
-    /// `pass`, `fail`, or `not-judged` without a policy.
-    pub verdict: &'static str,
-}
-
-#[derive(Debug, Clone)]
-enum Task {
-    Version(TlsVersion),
-    Suite(TlsVersion, u16),
-    Group(TlsVersion, u16),
-    PqGroup(u16),
-    NoEms,
-}
-
-const PQ_GROUPS: [u16; 3] = [0x11ec, 0x11eb, 0x0204];
-const UNTESTABLE_GROUPS: [u16; 1] = [0x11ed];
-const CLASSIC_GROUPS: [u16; 5] = [0x0017, 0x0018, 0x0019, 0x001d, 0x001e];
-
-fn ossl_version(v: TlsVersion) -> SslVersion {
-    match v {
-        TlsVersion::TLS10 => SslVersion::TLS1,
-        TlsVersion::TLS11 => SslVersion::TLS1_1,
-        TlsVersion::TLS12 => SslVersion::TLS1_2,
-        _ => SslVersion::TLS1_3,
-    }
-}
-
-/// Suites worth trying at a version (AEAD and SHA-2 suites do not exist before TLS 1.2).
-fn suites_for(v: TlsVersion) -> Vec<u16> {
-    codepoints::SUITES
-        .iter()
-        .map(|s| s.0)
-        .filter(|s| !matches!(*s, 0x00ff | 0x5600))
-        .filter(|s| match v {
-            TlsVersion::TLS13 => codepoints::is_tls13_suite(*s),
-            TlsVersion::TLS12 => !codepoints::is_tls13_suite(*s),
-            _ => codepoints::suite_openssl(*s)
-                .is_some_and(|n| n.ends_with("-SHA") || n == "AES128-SHA" || n == "AES256-SHA"),
-        })
-        .collect()
-}
-
-struct Ctx {
-    addr: SocketAddr,
-    sni: Option<String>,
-    /// One limit for the whole probe: a silent server cannot stretch it per handshake.
-    deadline: Instant,
-}
-
-enum Got {
-    Ok(Vec<CertInfo>),
-    No(String),
-}
-
-fn connect(ctx: &Ctx) -> std::io::Result<TcpStream> {
-    let left = ctx.deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            "the probe's time limit is reached",
-        ));
-    }
-    let s = TcpStream::connect_timeout(&ctx.addr, left)?;
-    s.set_read_timeout(Some(left))?;
-    s.set_write_timeout(Some(left))?;
-    s.set_nodelay(true)?;
-    Ok(s)
-}
-
-fn openssl_try(
-    ctx: &Ctx,
-    v: TlsVersion,
-    suite: Option<u16>,
-    group: Option<u16>,
-    no_ems: bool,
-) -> Got {
-    let run = || -> Result<Got, String> {
-        // A plain context: SslConnector would load the system trust store for every probe.
-        let mut b = SslContext::builder(SslMethod::tls_client()).map_err(|e| e.to_string())?;
-        b.set_verify(SslVerifyMode::NONE);
-        b.set_security_level(0);
-        b.set_min_proto_version(Some(ossl_version(v)))
-            .map_err(|e| e.to_string())?;
-        b.set_max_proto_version(Some(ossl_version(v)))
-            .map_err(|e| e.to_string())?;
-        let name = |s: u16| codepoints::suite_openssl(s).unwrap_or("");
-        match suite {
-            Some(s) if v == TlsVersion::TLS13 => {
-                b.set_ciphersuites(name(s)).map_err(|e| e.to_string())?
-            }
-            Some(s) => b
-                .set_cipher_list(&format!("{}:@SECLEVEL=0", name(s)))
-                .map_err(|e| e.to_string())?,
-            None if v == TlsVersion::TLS13 => {}
-            None => b
-                .set_cipher_list("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
-                .map_err(|e| e.to_string())?,
-        }
-        let ossl_group = |g: &u16| {
-            codepoints::GROUPS
-                .iter()
-                .find(|x| x.0 == *g)
-                .and_then(|x| x.2)
-        };
-        let groups: Vec<&str> = match group {
-            // OpenSSL servers refuse an ECDSA certificate in TLS 1.2 unless its curve is in the
-            // client's groups, so TLS 1.2 offers the group first plus the NIST curves, and the
-            // negotiated group is checked below.
-            Some(g) if v < TlsVersion::TLS13 => std::iter::once(g)
-                .chain([0x0017, 0x0018, 0x0019].into_iter().filter(|x| *x != g))
-                .filter_map(|g| ossl_group(&g))
-                .collect(),
-            Some(g) => ossl_group(&g).into_iter().collect(),
-            None => CLASSIC_GROUPS.iter().filter_map(ossl_group).collect(),
-        };
-        b.set_groups_list(&groups.join(":"))
-            .map_err(|e| e.to_string())?;
-        let mut opts = SslOptions::NO_TICKET;
-        if no_ems {
-            opts |= SslOptions::from_bits_retain(1);
-        }
-        b.set_options(opts);
-        let mut ssl = Ssl::new(&b.build()).map_err(|e| e.to_string())?;
-        if let Some(sni) = &ctx.sni {
-            ssl.set_hostname(sni).map_err(|e| e.to_string())?;
-        }
-        let sock = connect(ctx).map_err(|e| format!("connect: {e}"))?;
-        match ssl.connect(sock) {
-            Ok(mut s) => {
-                if let Some(g) = group {
-                    let used = s.ssl().peer_tmp_key().ok().map(|k| tmp_key_group(&k));
-                    if used != Some(g) {
-                        let _ = s.shutdown();
-                        return Ok(Got::No(format!(
-                            "server chose another group than {}",
-                            codepoints::group_name(g)
-                        )));
-                    }
-                }
-                let chain = s
-                    .ssl()
-                    .peer_cert_chain()
-                    .map(|c| {
-                        c.iter()
-                            .map(|x| CertInfo {
-                                subject: x
-                                    .subject_name()
-                                    .entries()
-                                    .filter_map(|e| e.data().to_string().ok())
-                                    .collect::<Vec<_>>()
-                                    .join(", "),
-                                key: key_kind(x),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let _ = s.shutdown();
-                Ok(Got::Ok(chain))
-            }
-            Err(openssl::ssl::HandshakeError::WouldBlock(_)) => {
-                Ok(Got::No("timed out waiting for the server".into()))
-            }
-            Err(e) => Ok(Got::No(e.to_string())),
-        }
-    };
-    run().unwrap_or_else(Got::No)
-}
-
-/// The group of an ephemeral key, as a code point (0 when unknown).
-fn tmp_key_group(k: &openssl::pkey::PKeyRef<openssl::pkey::Public>) -> u16 {
-    use openssl::nid::Nid;
-    use openssl::pkey::Id;
-    match k.id() {
-        Id::X25519 => 0x001d,
-        Id::X448 => 0x001e,
-        Id::EC => match k.ec_key().ok().and_then(|e| e.group().curve_name()) {
-            Some(Nid::X9_62_PRIME256V1) => 0x0017,
-            Some(Nid::SECP384R1) => 0x0018,
-            Some(Nid::SECP521R1) => 0x0019,
-            _ => 0,
-        },
-        _ => 0,
-    }
-}
-
-/// Accepts any certificate: the probe observes what a server negotiates, it does not trust it.
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn rustls_try(ctx: &Ctx, group: u16) -> Got {
-    use rustls::crypto::aws_lc_rs;
-    let run = || -> Result<Got, String> {
-        let kx = aws_lc_rs::ALL_KX_GROUPS
-            .iter()
-            .copied()
-            .find(|k| u16::from(k.name()) == group)
-            .ok_or_else(|| format!("rustls cannot offer {}", codepoints::group_name(group)))?;
-        let provider = Arc::new(rustls::crypto::CryptoProvider {
-            kx_groups: vec![kx],
-            ..aws_lc_rs::default_provider()
-        });
-        let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| e.to_string())?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
-            .with_no_client_auth();
-        let name = ctx.sni.clone().unwrap_or_else(|| ctx.addr.ip().to_string());
-        let name = rustls::pki_types::ServerName::try_from(name).map_err(|e| e.to_string())?;
-        let mut conn =
-            rustls::ClientConnection::new(Arc::new(cfg), name).map_err(|e| e.to_string())?;
-        let mut sock = connect(ctx).map_err(|e| format!("connect: {e}"))?;
-        while conn.is_handshaking() {
-            match conn.complete_io(&mut sock) {
-                Ok((0, 0)) => return Ok(Got::No("peer closed the connection".into())),
-                Ok(_) => {}
-                Err(e) => return Ok(Got::No(e.to_string())),
+impl Findings {
+    /// Distinct groups, in the order first found.
+    pub fn group_set(&self) -> Vec<u16> {
+        let mut out: Vec<u16> = vec![];
+        for (_, g) in &self.groups {
+            if !out.contains(g) {
+                out.push(*g);
             }
         }
-        conn.send_close_notify();
-        let _ = conn.complete_io(&mut sock);
-        Ok(Got::Ok(vec![]))
-    };
-    run().unwrap_or_else(Got::No)
+        out
+    }
 }
 
 /// How to probe.
@@ -336,12 +77,92 @@ pub struct ProbeConfig {
     pub target: String,
     /// Time limit for the whole probe (all handshakes run within it).
     pub timeout: Duration,
+    /// Complete handshakes in flight at once (the elimination chains always run in parallel).
     pub parallel: usize,
+}
+
+/// Per-version chains and cross-checks, gathered in parallel.
+#[derive(Default)]
+struct Gathered {
+    suites: Vec<(TlsVersion, Chain)>,
+    groups: Vec<(TlsVersion, Chain)>,
+    tls12_sigalgs: Option<Chain>,
+    without_ems: Option<Done>,
+    openssl: Vec<(TlsVersion, Done)>,
+}
+
+fn gather(t: &Target) -> Gathered {
+    std::thread::scope(|s| {
+        let suites: Vec<_> = TlsVersion::ALL
+            .map(|v| s.spawn(move || (v, enumerate::suites(t, v))))
+            .into();
+        let groups: Vec<_> = TlsVersion::ALL
+            .map(|v| s.spawn(move || (v, enumerate::groups(t, v))))
+            .into();
+        let openssl: Vec<_> = TlsVersion::ALL
+            .map(|v| s.spawn(move || (v, handshake::openssl(t, v, None))))
+            .into();
+        let sig = s.spawn(|| enumerate::tls12_sigalgs(t));
+        let ems = s.spawn(|| handshake::openssl_without_ems(t));
+        let join = |hs: Vec<std::thread::ScopedJoinHandle<'_, (TlsVersion, Chain)>>| {
+            hs.into_iter().filter_map(|h| h.join().ok()).collect()
+        };
+        Gathered {
+            suites: join(suites),
+            groups: join(groups),
+            openssl: openssl.into_iter().filter_map(|h| h.join().ok()).collect(),
+            tls12_sigalgs: sig.join().ok(),
+            without_ems: ems.join().ok(),
+        }
+    })
 }
 
 /// Enumerate what the server at `cfg.target` accepts.
 pub fn probe(cfg: &ProbeConfig) -> Result<Findings, ProbeError> {
     let start = Instant::now();
+    let t = target(cfg, start)?;
+    // A closed port is an error, not "accepts nothing".
+    t.connect().map_err(|source| ProbeError::Connect {
+        addr: t.addr,
+        source,
+    })?;
+    let g = gather(&t);
+    let mut f = Findings {
+        target: cfg.target.clone(),
+        ..Default::default()
+    };
+    let mut ders: Vec<Vec<u8>> = vec![];
+    collect_chains(&g, &mut f, &mut ders);
+    if f.versions.is_empty() {
+        let first = f
+            .gaps
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "every TLS 1.0–1.3 ClientHello was refused".to_string());
+        return Err(ProbeError::NoTls {
+            addr: t.addr,
+            first,
+        });
+    }
+    collect_ems(&g, &mut f);
+    cross_check(&g, &mut f, &mut ders);
+    if f.versions.contains(&TlsVersion::TLS13) {
+        tls13_sigalgs(&t, cfg.parallel, &mut f, &mut ders);
+    }
+    f.chain = dedup_certs(&ders);
+    if f.chain.is_empty() {
+        f.gaps.push(
+            "no certificate could be read: no local stack completes a handshake with this server"
+                .into(),
+        );
+    }
+    f.versions.sort();
+    f.handshakes = t.hellos.load(Ordering::Relaxed);
+    f.elapsed_ms = start.elapsed().as_millis();
+    Ok(f)
+}
+
+fn target(cfg: &ProbeConfig, start: Instant) -> Result<Target, ProbeError> {
     let addr = cfg
         .target
         .to_socket_addrs()
@@ -358,211 +179,234 @@ pub fn probe(cfg: &ProbeConfig) -> Result<Findings, ProbeError> {
         .unwrap_or("");
     let sni =
         (host.parse::<std::net::IpAddr>().is_err() && !host.is_empty()).then(|| host.to_string());
-    let ctx = Ctx {
+    Ok(Target {
         addr,
         sni,
         deadline: start + cfg.timeout,
-    };
-    // A closed port is an error, not "accepts nothing".
-    connect(&ctx).map_err(|source| ProbeError::Connect { addr, source })?;
+        hellos: AtomicUsize::new(0),
+    })
+}
 
-    let mut tasks: Vec<Task> = TlsVersion::ALL.iter().map(|v| Task::Version(*v)).collect();
-    for v in TlsVersion::ALL {
-        tasks.extend(suites_for(v).into_iter().map(|s| Task::Suite(v, s)));
+/// Versions, suites, groups, TLS 1.2 signature schemes and DHE sizes from the chains.
+fn collect_chains(g: &Gathered, f: &mut Findings, ders: &mut Vec<Vec<u8>>) {
+    for (v, c) in &g.suites {
+        // A version answered with no identified suite is still accepted (and its gap listed).
+        if c.answered {
+            f.versions.push(*v);
+        }
+        f.suites.extend(c.found.iter().map(|s| (*v, *s)));
+        for fl in &c.flights {
+            ders.extend(fl.certs.iter().cloned());
+            if let Some(bits) = fl.kx.as_ref().and_then(|k| k.dh_bits) {
+                f.dhe.push((*v, fl.suite, bits));
+            }
+        }
+        f.gaps.extend(c.gap.clone());
     }
-    for v in [TlsVersion::TLS12, TlsVersion::TLS13] {
-        tasks.extend(CLASSIC_GROUPS.iter().map(|g| Task::Group(v, *g)));
+    let mut group_gaps = vec![];
+    for (v, c) in &g.groups {
+        f.groups.extend(c.found.iter().map(|x| (*v, *x)));
+        // A refused version has no groups to miss.
+        if f.versions.contains(v) && c.gap.is_some() {
+            f.gaps.extend(c.gap.clone());
+            group_gaps.push(*v);
+        }
     }
-    tasks.extend(PQ_GROUPS.iter().map(|g| Task::PqGroup(*g)));
-    tasks.push(Task::NoEms);
+    if let Some(c) = &g.tls12_sigalgs {
+        let v = TlsVersion::TLS12;
+        f.sigalgs.extend(c.found.iter().map(|x| (v, *x)));
+        if f.versions.contains(&v) {
+            f.gaps.extend(c.gap.clone());
+        }
+    }
+    // A TLS 1.0–1.2 version with ECDHE suites but no group read is a silent gap otherwise.
+    for v in f.versions.clone() {
+        let ecdhe = f.suites.iter().any(|(sv, s)| *sv == v && wire_elliptic(*s));
+        let has_group = f.groups.iter().any(|(gv, _)| *gv == v);
+        if (ecdhe || v == TlsVersion::TLS13) && !has_group && !group_gaps.contains(&v) {
+            f.gaps.push(format!(
+                "{v}: suites with ephemeral key exchange were accepted but no group was identified"
+            ));
+        }
+    }
+}
 
+fn wire_elliptic(s: u16) -> bool {
+    matches!(super::wire::kx_kind(s), Some((true, _)))
+}
+
+fn collect_ems(g: &Gathered, f: &mut Findings) {
+    if !f.versions.contains(&TlsVersion::TLS12) {
+        return;
+    }
+    f.ems_supported = g
+        .suites
+        .iter()
+        .find(|(v, _)| *v == TlsVersion::TLS12)
+        .and_then(|(_, c)| c.flights.first())
+        .map(|fl| fl.ems);
+    // A refusal without EMS only counts when the same client completes TLS 1.2 with EMS.
+    let with_ems = g
+        .openssl
+        .iter()
+        .any(|(v, d)| *v == TlsVersion::TLS12 && matches!(d, Done::Ok(..)));
+    match (&g.without_ems, with_ems) {
+        (Some(Done::Ok(..)), _) => f.ems_required = Some(false),
+        (Some(Done::Refused), true) => f.ems_required = Some(true),
+        (Some(Done::Broken(e) | Done::Untestable(e)), true) => f.gaps.push(format!(
+            "TLS 1.2 without Extended Master Secret: the handshake broke: {e}"
+        )),
+        _ => f.gaps.push(
+            "TLS 1.2 Extended Master Secret: OpenSSL completes no TLS 1.2 handshake with this server, so whether EMS is required is unknown".into(),
+        ),
+    }
+}
+
+/// OpenSSL's own handshakes must land inside what elimination found.
+fn cross_check(g: &Gathered, f: &mut Findings, ders: &mut Vec<Vec<u8>>) {
+    for (v, d) in &g.openssl {
+        let Done::Ok(suite, chain) = d else { continue };
+        ders.extend(chain.iter().cloned());
+        if !f.versions.contains(v) {
+            f.gaps.push(format!(
+                "{v}: OpenSSL completed a handshake ({}) but elimination found no suite",
+                codepoints::suite_name(*suite)
+            ));
+        } else if !f.suites.contains(&(*v, *suite)) {
+            f.gaps.push(format!(
+                "{v}: OpenSSL negotiated {}, which elimination did not find",
+                codepoints::suite_name(*suite)
+            ));
+        }
+    }
+}
+
+/// Signature schemes valid in a TLS 1.3 CertificateVerify (RFC 8446 §4.2.3: no PKCS#1 v1.5,
+/// SHA-1, SHA-224 or DSA).
+fn tls13_candidates() -> Vec<u16> {
+    enumerate::all_sigalgs()
+        .into_iter()
+        .filter(|s| {
+            let n = codepoints::sigalg_iana(*s);
+            !(n.starts_with("rsa_pkcs1")
+                || n.starts_with("dsa_")
+                || n.ends_with("sha1")
+                || n.ends_with("sha224"))
+        })
+        .collect()
+}
+
+/// TLS 1.3 signs inside the encrypted flight, so each scheme takes one complete handshake:
+/// rustls when it shares a suite and a group with the server, else OpenSSL.
+fn tls13_sigalgs(t: &Target, parallel: usize, f: &mut Findings, ders: &mut Vec<Vec<u8>>) {
+    let v = TlsVersion::TLS13;
+    let server: Vec<u16> = f
+        .groups
+        .iter()
+        .filter(|(gv, _)| *gv == v)
+        .map(|(_, g)| *g)
+        .collect();
+    let suites: Vec<u16> = f
+        .suites
+        .iter()
+        .filter(|(sv, _)| *sv == v)
+        .map(|(_, s)| *s)
+        .collect();
+    // rustls has the GCM and ChaCha20 suites; OpenSSL also has CCM.
+    let rustls_suite = suites.iter().any(|s| matches!(s, 0x1301..=0x1303));
+    let rustls: Vec<u16> = handshake::rustls_groups()
+        .into_iter()
+        .filter(|g| rustls_suite && server.contains(g))
+        .collect();
+    let openssl_ok = server
+        .iter()
+        .any(|g| codepoints::group_openssl(*g).is_some());
+    if rustls.is_empty() && !openssl_ok {
+        f.gaps.push(format!(
+            "TLS 1.3 signature schemes and certificate: no local stack offers any group the server accepts ({})",
+            server.iter().map(|g| codepoints::group_name(*g)).collect::<Vec<_>>().join(", ")
+        ));
+        return;
+    }
+    let cands = tls13_candidates();
+    let results = run_parallel(parallel, &cands, |s| {
+        if rustls.is_empty() {
+            handshake::openssl(t, v, Some(&codepoints::sigalg_iana(s)))
+        } else {
+            handshake::rustls_tls13(t, s, &rustls)
+        }
+    });
+    let keys: Vec<_> = dedup_certs(ders).into_iter().map(|c| c.key).collect();
+    let mut untestable = vec![];
+    for (s, d) in cands.iter().zip(results) {
+        match d {
+            Done::Ok(_, chain) => {
+                f.sigalgs.push((v, *s));
+                ders.extend(chain);
+            }
+            Done::Refused => {}
+            Done::Broken(e) => f.gaps.push(format!(
+                "TLS 1.3 signature scheme {}: {e}",
+                codepoints::sigalg_name(*s)
+            )),
+            Done::Untestable(e) => untestable.push((*s, e)),
+        }
+    }
+    let keys: Vec<_> = keys
+        .into_iter()
+        .chain(dedup_certs(ders).into_iter().map(|c| c.key))
+        .collect();
+    for (s, e) in untestable {
+        if keys.is_empty() || keys.iter().any(|k| handshake::key_can_sign(k, s)) {
+            f.gaps.push(format!(
+                "TLS 1.3 signature scheme {}: {e}",
+                codepoints::sigalg_name(s)
+            ));
+        }
+    }
+    // Every TLS 1.3 handshake without a PSK is signed: none found means a probe went wrong.
+    if !f.sigalgs.iter().any(|(sv, _)| *sv == v) {
+        f.gaps
+            .push("TLS 1.3: no signature scheme completed a handshake".into());
+    }
+}
+
+/// Run `work` over `items` on at most `parallel` threads, results in item order.
+fn run_parallel<T: Send>(parallel: usize, items: &[u16], work: impl Fn(u16) -> T + Sync) -> Vec<T> {
     let next = AtomicUsize::new(0);
-    let results: Vec<(usize, Got)> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..cfg.parallel.max(1))
+    let mut out: Vec<(usize, T)> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..parallel.clamp(1, items.len().max(1)))
             .map(|_| {
                 s.spawn(|| {
-                    let mut out = vec![];
+                    let mut mine = vec![];
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(t) = tasks.get(i) else { break };
-                        let got = match t {
-                            Task::Version(v) => openssl_try(&ctx, *v, None, None, false),
-                            Task::Suite(v, su) => openssl_try(&ctx, *v, Some(*su), None, false),
-                            Task::Group(v, g) => openssl_try(&ctx, *v, None, Some(*g), false),
-                            Task::PqGroup(g) => rustls_try(&ctx, *g),
-                            Task::NoEms => openssl_try(&ctx, TlsVersion::TLS12, None, None, true),
-                        };
-                        out.push((i, got));
+                        let Some(x) = items.get(i) else { break };
+                        mine.push((i, work(*x)));
                     }
-                    out
+                    mine
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
+        hs.into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
 
-    let mut f = Findings {
-        target: cfg.target.clone(),
-        handshakes: results.len(),
-        untested_groups: UNTESTABLE_GROUPS.to_vec(),
-        ..Default::default()
-    };
-    let mut ok = vec![false; tasks.len()];
-    let mut first_failure = None;
-    for (i, got) in &results {
-        match got {
-            Got::Ok(chain) => {
-                ok[*i] = true;
-                if f.chain.is_empty() && !chain.is_empty() {
-                    f.chain = chain.clone();
-                }
-            }
-            Got::No(e) => {
-                first_failure.get_or_insert_with(|| e.clone());
-            }
-        }
-    }
-    let mut tls12_ok = false;
-    let mut no_ems_ok = false;
-    for (i, t) in tasks.iter().enumerate() {
-        if !ok[i] {
+fn dedup_certs(ders: &[Vec<u8>]) -> Vec<CertInfo> {
+    let mut seen: Vec<&Vec<u8>> = vec![];
+    let mut out = vec![];
+    for d in ders {
+        if seen.contains(&d) {
             continue;
         }
-        match t {
-            Task::Version(v) => {
-                f.versions.push(*v);
-                tls12_ok |= *v == TlsVersion::TLS12;
-            }
-            Task::Suite(v, s) => f.suites.push((*v, *s)),
-            Task::Group(_, g) | Task::PqGroup(g) => {
-                if !f.groups.contains(g) {
-                    f.groups.push(*g)
-                }
-            }
-            Task::NoEms => no_ems_ok = true,
+        seen.push(d);
+        if let Some(c) = handshake::cert_info(d) {
+            out.push(c);
         }
     }
-    // A server that only speaks TLS 1.3 with an ML-KEM group still speaks TLS 1.3.
-    if !f.versions.contains(&TlsVersion::TLS13)
-        && tasks
-            .iter()
-            .enumerate()
-            .any(|(i, t)| ok[i] && matches!(t, Task::PqGroup(_)))
-    {
-        f.versions.push(TlsVersion::TLS13);
-    }
-    // With suites found at a version, the version is accepted even if the broad probe was not.
-    for (v, _) in &f.suites {
-        if !f.versions.contains(v) {
-            f.versions.push(*v);
-            tls12_ok |= *v == TlsVersion::TLS12;
-        }
-    }
-    f.versions.sort();
-    f.ems_required = tls12_ok.then_some(!no_ems_ok);
-    if ok.iter().all(|o| !o) {
-        return Err(ProbeError::NoTls {
-            addr,
-            first: first_failure.unwrap_or_default(),
-        });
-    }
-    f.elapsed_ms = start.elapsed().as_millis();
-    Ok(f)
-}
-
-/// Judge findings against an optional policy.
-pub fn judge(f: Findings, policy: Option<&Policy>) -> Report {
-    let row = |item: String, param: Param| {
-        let ruling: Option<Ruling> = policy.map(|p| p.allows(&param));
-        Row {
-            item,
-            allowed: ruling.as_ref().map(|r| r.allowed),
-            reason: ruling
-                .filter(|r| !r.allowed)
-                .map(|r| format!("{} [{}]", r.reason, r.source)),
-        }
-    };
-    let mut rows = vec![];
-    for v in &f.versions {
-        rows.push(row(format!("version {v}"), Param::Version(*v)));
-    }
-    for (v, s) in &f.suites {
-        rows.push(row(
-            format!("suite {} ({v})", codepoints::suite_name(*s)),
-            Param::Suite(*s),
-        ));
-    }
-    for g in &f.groups {
-        rows.push(row(
-            format!("group {}", codepoints::group_name(*g)),
-            Param::Group(*g),
-        ));
-    }
-    match f.ems_required {
-        Some(false) => rows.push(row(
-            "TLS 1.2 without Extended Master Secret".into(),
-            Param::Tls12WithoutEms,
-        )),
-        Some(true) => rows.push(Row {
-            item: "TLS 1.2 requires Extended Master Secret".into(),
-            allowed: policy.map(|_| true),
-            reason: None,
-        }),
-        None => {}
-    }
-    for (i, c) in f.chain.iter().enumerate() {
-        rows.push(row(
-            format!("certificate {i} key {} ({})", c.key, c.subject),
-            Param::PeerCertKey(c.key.clone()),
-        ));
-    }
-    let verdict = match policy {
-        None => "not-judged",
-        Some(_) if rows.iter().any(|r| r.allowed == Some(false)) => "fail",
-        Some(_) => "pass",
-    };
-    Report {
-        findings: f,
-        policy: policy.map(|p| p.to_string()),
-        rows,
-        verdict,
-    }
-}
-
-/// The verdict table for people (and scripts that grep).
-pub fn render_table(r: &Report) -> String {
-    let mut out = format!(
-        "target {}  policy {}  ({} handshakes, {} ms)\n",
-        r.findings.target,
-        r.policy.as_deref().unwrap_or("none"),
-        r.findings.handshakes,
-        r.findings.elapsed_ms
-    );
-    let w = r
-        .rows
-        .iter()
-        .map(|x| x.item.len())
-        .max()
-        .unwrap_or(10)
-        .max(10);
-    out.push_str(&format!("{:<w$}  {}\n", "ACCEPTED", "VERDICT"));
-    for row in &r.rows {
-        let v = match row.allowed {
-            None => "-".to_string(),
-            Some(true) => "ok".to_string(),
-            Some(false) => format!("VIOLATION: {}", row.reason.as_deref().unwrap_or("")),
-        };
-        out.push_str(&format!("{:<w$}  {v}\n", row.item));
-    }
-    for g in &r.findings.untested_groups {
-        out.push_str(&format!(
-            "{:<w$}  untested (no client stack here offers it)\n",
-            format!("group {}", codepoints::group_name(*g))
-        ));
-    }
-    out.push_str(&format!("verdict: {}\n", r.verdict));
     out
 }
