@@ -56,6 +56,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Run(args) => {
             crate::app_run::run(&cli.global, &args, crate::app_run::Engines::linked)
         }
+        Command::Matrix(crate::cli::MatrixCommand::Update(args)) => {
+            crate::update::cli::run(&cli.global, &args)
+        }
         Command::Gc(args) => crate::app_run::gc(&cli.global, &args),
         Command::Inspect(args) => crate::fips::inspect::cli::run(&cli.global, args),
     }
@@ -67,7 +70,16 @@ pub fn load_config(global: &GlobalArgs) -> Result<Loaded, u8> {
         matrix: global.matrix.clone(),
         scenarios_dir: global.scenarios_dir.clone(),
     };
-    config::load_with(&sources, global.allow_outside_project).map_err(|problems| {
+    let distribution = match &global.distribution {
+        Some(arg) => Some(crate::distribution::open(arg, false).map_err(usage_error)?),
+        None => None,
+    };
+    config::load_from(
+        &sources,
+        global.allow_outside_project,
+        distribution.as_deref(),
+    )
+    .map_err(|problems| {
         for p in &problems {
             crate::eprintln_redacted!("{p}");
         }
@@ -214,7 +226,11 @@ pub fn selection(loaded: &Loaded, s: &SelectArgs) -> Result<(Filter, Option<Part
 
 /// Load configuration and build the plan for a selection.
 pub fn load_plan(global: &GlobalArgs, select: &SelectArgs) -> Result<(Loaded, Plan), u8> {
-    let loaded = load_config(global)?;
+    let mut loaded = load_config(global)?;
+    loaded
+        .matrix
+        .select_profile(&select.profile)
+        .map_err(usage_error)?;
     let (filter, partition) = selection(&loaded, select).map_err(usage_error)?;
     let plan = plan::build(&loaded.matrix, &loaded.scenarios, &filter, partition);
     Ok((loaded, plan))
