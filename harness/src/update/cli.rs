@@ -289,8 +289,10 @@ fn finish(
         }
         return source_error("the updated matrix would not load (problems above)");
     }
-    if let (Some(dir), Some(want), Some(src)) = (&m.distribution_dir, &files, source) {
-        let prov = copies::provenance(want, &src.describe(), src.commit().as_deref());
+    if let (Some(dir), Some(want), Some(src)) = (&m.distribution_dir, &files, source)
+        && *want != have
+    {
+        let prov = copies::provenance(want, &provenance_source(global, m), src.commit().as_deref());
         if let Err(e) = copies::write(dir, &have, want, &prov) {
             return source_error(format!(
                 "failed to write the copies in `{}`: {e}",
@@ -307,6 +309,20 @@ fn finish(
             "failed to write `{}`: {e}",
             global.matrix.display()
         )),
+    }
+}
+
+/// The source named in the provenance file: the URL read, or for a checkout the repository it
+/// is a checkout of (never a path on this machine).
+fn provenance_source(global: &GlobalArgs, m: &Matrix) -> String {
+    let repository = m
+        .distribution_repository
+        .clone()
+        .unwrap_or_else(|| distribution::DEFAULT_REPOSITORY.into());
+    match &global.distribution {
+        Some(url) if url.starts_with("http") => url.clone(),
+        Some(_) => format!("{repository} (a local checkout)"),
+        None => repository,
     }
 }
 
