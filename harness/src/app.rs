@@ -237,12 +237,16 @@ pub fn load_plan(global: &GlobalArgs, select: &SelectArgs) -> Result<(Loaded, Pl
 }
 
 fn plan_cmd(global: &GlobalArgs, args: &PlanArgs) -> u8 {
-    let (_, plan) = match load_plan(global, &args.select) {
+    let (loaded, plan) = match load_plan(global, &args.select) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let text = match args.format {
-        PlanFormat::Table => report::plan_table::render(&plan),
+        PlanFormat::Table => format!(
+            "{}{}",
+            profile_line(&loaded.matrix, &args.select.profile),
+            report::plan_table::render(&plan)
+        ),
         PlanFormat::Json => report::plan_table::json(&plan),
         PlanFormat::GithubMatrix => report::plan_table::github_matrix(&plan),
     };
@@ -259,6 +263,19 @@ fn plan_cmd(global: &GlobalArgs, args: &PlanArgs) -> u8 {
         crate::eprintln_redacted!("warning: the selection matches no cell");
     }
     exit::OK
+}
+
+/// Which profiles each planned minor comes from, e.g. `1.32 (newest, lts)`.
+fn profile_line(m: &crate::model::matrix::Matrix, profile: &str) -> String {
+    let minors: Vec<String> = m
+        .kubernetes
+        .iter()
+        .map(|k| format!("{} ({})", k.minor, k.profiles.join(", ")))
+        .collect();
+    format!(
+        "Kubernetes minors of profile `{profile}`: {}\n\n",
+        minors.join(", ")
+    )
 }
 
 fn report_cmd(cmd: ReportCommand) -> u8 {

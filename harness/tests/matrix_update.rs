@@ -211,9 +211,12 @@ fn offline_update_then_check_is_0_and_a_newer_release_makes_it_1() {
 
 /// Routes of the loopback server: path (with query) → status and body; a route may fail
 /// with 503 a number of times first.
+/// A route: status, body, and how many times it answers 503 first.
+type Route = (u16, Vec<u8>, u32);
+
 #[derive(Default, Clone)]
 struct Routes {
-    map: Arc<Mutex<BTreeMap<String, (u16, Vec<u8>, u32)>>>,
+    map: Arc<Mutex<BTreeMap<String, Route>>>,
 }
 
 impl Routes {
@@ -432,7 +435,8 @@ fn transient_failures_are_retried() {
 #[test]
 fn every_bad_source_is_named_and_leaves_the_matrix_untouched() {
     let bad_digest = "- v1.38.0: `kindest/node:v1.38.0@sha256:xyz`";
-    let cases: Vec<(&str, Box<dyn Fn(&Routes)>, &str)> = vec![
+    type Spoil = Box<dyn Fn(&Routes)>;
+    let cases: Vec<(&str, Spoil, &str)> = vec![
         (
             "kind 404",
             Box::new(|r: &Routes| {
