@@ -10,3 +10,7 @@ cargo clippy --all-targets --locked -- -D warnings
 ./scripts/workflow-lint.sh
 # Benchmarks are type-checked by clippy above but not run here: performance lives in benches.
 cargo test --lib --bins --tests --locked
+# The matrix's Flux versions and the committed copies of the distribution's images files agree.
+# Offline and date-independent: the network half (kind, Kubernetes, the distribution on GitHub,
+# vendor support on today's date) runs weekly in .github/workflows/matrix-update.yaml.
+cargo run --quiet --locked -- matrix update --check --offline --profile newest --distribution fixtures/distribution

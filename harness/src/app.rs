@@ -56,6 +56,9 @@ pub fn run(cli: Cli) -> u8 {
         Command::Run(args) => {
             crate::app_run::run(&cli.global, &args, crate::app_run::Engines::linked)
         }
+        Command::Matrix(crate::cli::MatrixCommand::Update(args)) => {
+            crate::update::cli::run(&cli.global, &args)
+        }
         Command::Gc(args) => crate::app_run::gc(&cli.global, &args),
         Command::Inspect(args) => crate::fips::inspect::cli::run(&cli.global, args),
     }
@@ -67,7 +70,16 @@ pub fn load_config(global: &GlobalArgs) -> Result<Loaded, u8> {
         matrix: global.matrix.clone(),
         scenarios_dir: global.scenarios_dir.clone(),
     };
-    config::load_with(&sources, global.allow_outside_project).map_err(|problems| {
+    let distribution = match &global.distribution {
+        Some(arg) => Some(crate::distribution::open(arg, false).map_err(usage_error)?),
+        None => None,
+    };
+    config::load_from(
+        &sources,
+        global.allow_outside_project,
+        distribution.as_deref(),
+    )
+    .map_err(|problems| {
         for p in &problems {
             crate::eprintln_redacted!("{p}");
         }
@@ -217,7 +229,11 @@ pub fn selection(loaded: &Loaded, s: &SelectArgs) -> Result<(Filter, Option<Part
 
 /// Load configuration and build the plan for a selection.
 pub fn load_plan(global: &GlobalArgs, select: &SelectArgs) -> Result<(Loaded, Plan), u8> {
-    let loaded = load_config(global)?;
+    let mut loaded = load_config(global)?;
+    loaded
+        .matrix
+        .select_profile(&select.profile)
+        .map_err(usage_error)?;
     let (filter, partition) = selection(&loaded, select).map_err(usage_error)?;
     let mut plan = plan::build(&loaded.matrix, &loaded.scenarios, &filter, partition);
     if select.without_registry_token {
@@ -227,12 +243,16 @@ pub fn load_plan(global: &GlobalArgs, select: &SelectArgs) -> Result<(Loaded, Pl
 }
 
 fn plan_cmd(global: &GlobalArgs, args: &PlanArgs) -> u8 {
-    let (_, plan) = match load_plan(global, &args.select) {
+    let (loaded, plan) = match load_plan(global, &args.select) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let text = match args.format {
-        PlanFormat::Table => report::plan_table::render(&plan),
+        PlanFormat::Table => format!(
+            "{}{}",
+            profile_line(&loaded.matrix, &args.select.profile),
+            report::plan_table::render(&plan)
+        ),
         PlanFormat::Json => report::plan_table::json(&plan),
         PlanFormat::GithubMatrix => report::plan_table::github_matrix(&plan),
     };
@@ -249,6 +269,19 @@ fn plan_cmd(global: &GlobalArgs, args: &PlanArgs) -> u8 {
         crate::eprintln_redacted!("warning: the selection matches no cell");
     }
     exit::OK
+}
+
+/// Which profiles each planned minor comes from, e.g. `1.32 (newest, lts)`.
+fn profile_line(m: &crate::model::matrix::Matrix, profile: &str) -> String {
+    let minors: Vec<String> = m
+        .kubernetes
+        .iter()
+        .map(|k| format!("{} ({})", k.minor, k.profiles.join(", ")))
+        .collect();
+    format!(
+        "Kubernetes minors of profile `{profile}`: {}\n\n",
+        minors.join(", ")
+    )
 }
 
 fn report_cmd(cmd: ReportCommand) -> u8 {

@@ -34,6 +34,17 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub scenarios_dir: Option<PathBuf>,
+    /// Where channel pins come from when a channel does not write them: a checkout of the
+    /// distribution repository (DIR with `images/<flux>/<variant>.yaml`) or its GitHub URL
+    /// (`https://github.com/OWNER/REPO[/tree/REF]`, each file fetched once per run). Default: the
+    /// matrix's `distribution.directory` (the committed copies).
+    #[arg(
+        long,
+        global = true,
+        env = "FLUX_COMPAT_DISTRIBUTION",
+        value_name = "DIR|URL"
+    )]
+    pub distribution: Option<String>,
     /// No progress bars (one plain line per phase change instead). Implied when stderr is not a terminal.
     #[arg(long, global = true)]
     pub no_progress: bool,
@@ -65,6 +76,9 @@ pub enum Command {
     Probe(crate::fips::tls::cli::ProbeCommand),
     /// Inspect Go binaries and images for FIPS evidence (family, Go version, base).
     Inspect(crate::fips::inspect::cli::InspectArgs),
+    /// Keep the matrix true: compute it from its sources and rewrite `matrix.yaml` in place.
+    #[command(subcommand)]
+    Matrix(MatrixCommand),
     /// Run the selected cells: create clusters, install and verify Flux, run the scenarios, write reports.
     Run(Box<RunArgs>),
     /// Delete `flux-compat-*` kind clusters and image-cache containers left behind by earlier runs.
@@ -196,6 +210,43 @@ pub struct SelectArgs {
     /// with the reason "no registry token", instead of stopping for the missing token.
     #[arg(long)]
     pub without_registry_token: bool,
+    /// The Kubernetes minors of this matrix profile: `newest` (the six newest minors with a kind
+    /// node image) or `lts` (the cloud vendors' LTS and extended-support minors).
+    #[arg(long, default_value = "newest", value_name = "NAME")]
+    pub profile: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MatrixCommand {
+    /// Compute the matrix from its sources (kind release notes, Kubernetes version markers, the
+    /// distribution, the vendor support data) and rewrite `matrix.yaml` in place, keeping every
+    /// comment and line it does not change; prints what changed and why.
+    Update(UpdateArgs),
+}
+
+/// Options of `flux-compat matrix update`.
+#[derive(Debug, Args, Clone)]
+pub struct UpdateArgs {
+    /// Change nothing; exit 1 when the committed matrix (or the committed copies of the
+    /// distribution's images files) is behind the sources, 0 when it is current.
+    #[arg(long)]
+    pub check: bool,
+    /// Print what would change and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Read local sources only (a `--distribution` checkout, the support data file); parts
+    /// without a local source are left as they are, and the output says which.
+    #[arg(long)]
+    pub offline: bool,
+    /// Update only this profile's Kubernetes minors (`newest` or `lts`); default: both.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Evaluate vendor support windows on this date (YYYY-MM-DD) instead of today (UTC).
+    #[arg(long, value_name = "DATE")]
+    pub date: Option<String>,
+    /// The vendor support data file (default: `support/vendor-lts.yaml` beside the matrix).
+    #[arg(long, value_name = "FILE")]
+    pub support_data: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -83,7 +83,7 @@ fn the_default_matrix_validates() {
     let out = run(&["validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("6 Kubernetes minor(s), 3 channel(s)"),
+        stderr(&out).contains("7 Kubernetes minor(s), 3 channel(s)"),
         "{}",
         stderr(&out)
     );

@@ -77,7 +77,7 @@ fn run_cell(rt: &tokio::runtime::Runtime, cell: &str) -> Result<CellResult, Stri
 fn main() {
     let args = Arguments::from_args();
     let root = support::root();
-    let loaded = config::load(&Sources {
+    let mut loaded = config::load(&Sources {
         matrix: root.join("matrix.yaml"),
         scenarios_dir: None,
     })
@@ -87,6 +87,11 @@ fn main() {
         }
         panic!("the default matrix does not load");
     });
+    // The trials are the default run: profile `newest`.
+    loaded
+        .matrix
+        .select_profile(flux_compat::model::matrix::PROFILE_NEWEST)
+        .expect("the default matrix has the newest profile");
     let plan = plan::build(&loaded.matrix, &loaded.scenarios, &Filter::default(), None);
     let reason = skip_reason();
     let rt = Arc::new(

@@ -3,6 +3,7 @@
 
 use super::diag::{Diagnostics, deserialize};
 use super::images_file;
+use super::pins::{self, DirSource, PinSource};
 use super::source::Boundary;
 use super::yaml::{self, Document};
 use crate::model::matrix::*;
@@ -38,6 +39,20 @@ struct RawMatrix {
     parallelism: RawParallelism,
     #[serde(default)]
     scenarios: RawScenarios,
+    #[serde(default)]
+    distribution: Option<RawDistribution>,
+}
+
+/// Where channel pins come from for Flux versions a channel does not pin itself.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawDistribution {
+    /// A directory laid out like the distribution repository (the committed copies).
+    #[serde(default)]
+    directory: Option<String>,
+    /// The repository `matrix update` reads releases from (a GitHub URL).
+    #[serde(default)]
+    repository: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +63,8 @@ struct RawKube {
     node_image: String,
     #[serde(default)]
     built_by_kind: Option<String>,
+    #[serde(default)]
+    profiles: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -63,7 +80,9 @@ struct RawFlux {
 struct RawChannel {
     name: String,
     registry: String,
-    operator_variant: String,
+    /// The distribution variant (`images/<flux>/<variant>.yaml`); also the Flux Operator's.
+    #[serde(alias = "operatorVariant")]
+    variant: String,
     #[serde(default)]
     pull_secret: Option<String>,
     fips: bool,
@@ -240,11 +259,24 @@ pub fn load(file: &Path, text: &str, d: &mut Diagnostics) -> Option<Matrix> {
     load_with(file, text, &Boundary::anywhere(), d)
 }
 
-/// [`load`] with file references (`imagesFile`, `scenarios.directory`) kept inside `boundary`.
+/// [`load`] with file references (`imagesFile`, `scenarios.directory`) kept inside `boundary`;
+/// pins a channel does not write come from the matrix's `distribution.directory`, if any.
 pub fn load_with(
     file: &Path,
     text: &str,
     boundary: &Boundary,
+    d: &mut Diagnostics,
+) -> Option<Matrix> {
+    load_from(file, text, boundary, None, d)
+}
+
+/// [`load_with`], with pins a channel does not write read from `source` when given (instead
+/// of the matrix's `distribution.directory`).
+pub fn load_from(
+    file: &Path,
+    text: &str,
+    boundary: &Boundary,
+    source: Option<&dyn PinSource>,
     d: &mut Diagnostics,
 ) -> Option<Matrix> {
     let doc = match yaml::parse_single(text) {
@@ -255,7 +287,7 @@ pub fn load_with(
         }
     };
     let raw: RawMatrix = deserialize(&doc, &doc.value, "", file, d)?;
-    let mut m = resolve(file, &doc, raw, boundary, d);
+    let mut m = resolve(file, &doc, raw, boundary, source, d);
     m.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
     Some(m)
 }
@@ -265,6 +297,7 @@ fn resolve(
     doc: &Document,
     raw: RawMatrix,
     boundary: &Boundary,
+    source: Option<&dyn PinSource>,
     d: &mut Diagnostics,
 ) -> Matrix {
     let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -366,6 +399,7 @@ fn resolve(
             node_image: k.node_image.clone(),
             node_image_digest: digest,
             built_by_kind: k.built_by_kind.clone(),
+            profiles: profiles(doc, file, &p, k.profiles.as_deref(), d),
         });
     }
     kubernetes.sort_by_key(|k| std::cmp::Reverse(k.minor));
@@ -577,7 +611,7 @@ fn resolve(
         channels.push(Channel {
             name: c.name.clone(),
             registry: c.registry.trim_end_matches('/').to_string(),
-            operator_variant: c.operator_variant.clone(),
+            operator_variant: c.variant.clone(),
             pull_secret: c.pull_secret.clone(),
             fips: c.fips,
             base: match c.base {
@@ -590,6 +624,30 @@ fn resolve(
             },
             releases,
         });
+    }
+
+    // Pins a channel does not write: from the distribution source.
+    let (distribution_dir, distribution_repository) = match &raw.distribution {
+        Some(r) => (r.directory.clone(), r.repository.clone()),
+        None => (None, None),
+    };
+    let declared;
+    let source = match (source, &distribution_dir) {
+        (Some(s), _) => Some(s),
+        (None, Some(dir)) => {
+            declared = open_declared(file, doc, boundary, dir, d);
+            declared.as_ref().map(|s| s as &dyn PinSource)
+        }
+        (None, None) => None,
+    };
+    if let Some(source) = source {
+        let needs = pins::Needs {
+            file,
+            doc,
+            flux: &flux,
+            components: &components,
+        };
+        pins::fill(&needs, source, &mut channels, &mut images_file_sha256, d);
     }
 
     // Providers
@@ -747,6 +805,8 @@ fn resolve(
         file: file.to_path_buf(),
         sha256: String::new(),
         images_file_sha256,
+        distribution_dir: distribution_dir.map(|d| base_dir.join(d)),
+        distribution_repository,
         kind_version: raw.kind_version,
         kubernetes,
         flux,
@@ -767,6 +827,59 @@ fn resolve(
         },
         scenarios_dir,
     }
+}
+
+/// The matrix's own `distribution.directory`, opened inside the project.
+fn open_declared(
+    file: &Path,
+    doc: &Document,
+    boundary: &Boundary,
+    dir: &str,
+    d: &mut Diagnostics,
+) -> Option<DirSource> {
+    // A plain relative path stays inside the project by its words, so a symlinked `fixtures`
+    // (tests, vendored checkouts) is fine; anything else must pass the boundary.
+    let plain = Path::new(dir)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    let resolved = match plain {
+        true => Ok(file.parent().unwrap_or(Path::new("")).join(dir)),
+        false => boundary.resolve(file, dir),
+    };
+    let opened = resolved.and_then(|p| DirSource::open(&p).map_err(|e| format!("failed to {e}")));
+    opened
+        .map_err(|e| d.push(file, doc.value_pos("distribution.directory"), e))
+        .ok()
+}
+
+/// The profiles a Kubernetes minor belongs to: `newest` when not said.
+fn profiles(
+    doc: &Document,
+    file: &Path,
+    entry: &str,
+    raw: Option<&[String]>,
+    d: &mut Diagnostics,
+) -> Vec<String> {
+    let Some(list) = raw else {
+        return vec![PROFILE_NEWEST.to_string()];
+    };
+    if list.is_empty() {
+        d.push(
+            file,
+            doc.pos(&format!("{entry}.profiles")),
+            "`profiles` is empty: omit it for `newest`, or name `newest` and/or `lts`",
+        );
+    }
+    for (i, name) in list.iter().enumerate() {
+        if !PROFILES.contains(&name.as_str()) {
+            d.push(
+                file,
+                doc.value_pos(&format!("{entry}.profiles[{i}]")),
+                format!("unknown profile `{name}`; known profiles: `newest`, `lts`"),
+            );
+        }
+    }
+    list.to_vec()
 }
 
 /// Positions of the selection names, so unknown scenario names can be reported after scenarios load.

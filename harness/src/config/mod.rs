@@ -6,6 +6,7 @@ pub mod diag;
 pub mod images_file;
 mod installs;
 pub mod matrix;
+pub mod pins;
 pub mod scenario;
 pub mod source;
 pub mod yaml;
@@ -59,6 +60,16 @@ pub fn load_with(
     sources: &Sources,
     allow_outside_project: bool,
 ) -> Result<Loaded, Vec<Diagnostic>> {
+    load_from(sources, allow_outside_project, None)
+}
+
+/// [`load_with`], with the pins channels do not write read from `distribution` (a checkout or
+/// the repository given with `--distribution`) instead of the matrix's `distribution.directory`.
+pub fn load_from(
+    sources: &Sources,
+    allow_outside_project: bool,
+    distribution: Option<&dyn pins::PinSource>,
+) -> Result<Loaded, Vec<Diagnostic>> {
     let mut d = Diagnostics::default();
     let mut roots = vec![
         sources
@@ -72,7 +83,7 @@ pub fn load_with(
     let matrix_text = read(&sources.matrix, &mut d);
     let matrix = matrix_text
         .as_deref()
-        .and_then(|t| matrix::load_with(&sources.matrix, t, &boundary, &mut d));
+        .and_then(|t| matrix::load_from(&sources.matrix, t, &boundary, distribution, &mut d));
 
     let base = sources
         .matrix

@@ -15,6 +15,10 @@ pub struct Matrix {
     pub sha256: String,
     /// sha256 (hex) of each distribution images file read, by the path the matrix names it with.
     pub images_file_sha256: BTreeMap<PathBuf, String>,
+    /// The committed copies of the distribution's images files (`distribution.directory`).
+    pub distribution_dir: Option<PathBuf>,
+    /// The distribution repository `matrix update` reads (`distribution.repository`).
+    pub distribution_repository: Option<String>,
     pub kind_version: String,
     pub kubernetes: Vec<KubeEntry>,
     pub flux: Vec<FluxEntry>,
@@ -43,7 +47,16 @@ pub struct KubeEntry {
     pub node_image_digest: String,
     /// The kind release that built the image (older images run best-effort under a newer kind).
     pub built_by_kind: Option<String>,
+    /// The profiles this minor belongs to (`newest`, `lts`); `newest` when the matrix says none.
+    pub profiles: Vec<String>,
 }
+
+/// The default profile: the six newest Kubernetes minors that have a kind node image.
+pub const PROFILE_NEWEST: &str = "newest";
+/// The cloud vendors' LTS / extended-support minors.
+pub const PROFILE_LTS: &str = "lts";
+/// Every profile a matrix may name.
+pub const PROFILES: [&str; 2] = [PROFILE_NEWEST, PROFILE_LTS];
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -233,5 +246,22 @@ impl Matrix {
 
     pub fn kube(&self, minor: KubeMinor) -> Option<&KubeEntry> {
         self.kubernetes.iter().find(|k| k.minor == minor)
+    }
+
+    /// Keep only the Kubernetes minors of one profile; `Err` lists the profiles the matrix has.
+    pub fn select_profile(&mut self, profile: &str) -> Result<(), String> {
+        if !PROFILES.contains(&profile) {
+            return Err(format!(
+                "unknown profile `{profile}`; known profiles: `newest`, `lts`"
+            ));
+        }
+        self.kubernetes
+            .retain(|k| k.profiles.iter().any(|p| p == profile));
+        if self.kubernetes.is_empty() {
+            return Err(format!(
+                "the matrix has no Kubernetes minor in profile `{profile}`; `flux-compat matrix update --profile {profile}` adds them"
+            ));
+        }
+        Ok(())
     }
 }
