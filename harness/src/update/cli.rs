@@ -74,7 +74,7 @@ pub fn run(global: &GlobalArgs, args: &UpdateArgs) -> u8 {
         profiles,
         ..Inputs::default()
     };
-    if let Err(e) = read_sources(global, args, &date, &matrix, &mut inputs) {
+    if let Err(e) = read_sources(global, args, &date, &mut inputs) {
         return e;
     }
     let (flux, files) = match read_distribution(source.as_deref(), &matrix) {
@@ -157,10 +157,10 @@ fn read_sources(
     global: &GlobalArgs,
     args: &UpdateArgs,
     date: &str,
-    m: &Matrix,
     inputs: &mut Inputs,
 ) -> Result<(), u8> {
-    if !args.offline && inputs.profiles.iter().any(|_| true) {
+    // Both profiles need kind's images (the `lts` minors are pinned the same way).
+    if !args.offline {
         let client = http::Http::new(http::Policy::default()).map_err(source_error)?;
         let token = distribution::github_token();
         let url = kind_releases_url();
@@ -198,7 +198,6 @@ fn read_sources(
         })?;
         inputs.lts = Some((data.supported_on(date), date.to_string()));
     }
-    let _ = m;
     Ok(())
 }
 
@@ -236,6 +235,7 @@ fn read_distribution(
     for f in m.flux.iter().skip(1) {
         versions.extend(std::iter::once(f.version.clone()).chain(f.previous.clone()));
     }
+    versions.sort();
     versions.dedup();
     let files = match &m.distribution_dir {
         Some(_) => Some(copies::read(source, &versions, m)?),
