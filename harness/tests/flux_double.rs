@@ -420,6 +420,7 @@ async fn a_canary_token_reaches_the_pull_secret_and_nothing_else() {
                 namespaces: vec!["flux-system".into()],
                 log_tail_lines: 10,
                 scrub: Vec::new(),
+                event_namespaces: Vec::new(),
             },
             &out.join("secret"),
         )

@@ -544,6 +544,7 @@ async fn diagnostics_capture_objects_events_logs_and_redact_secrets() {
         namespaces: vec!["apps".into()],
         log_tail_lines: 1,
         scrub: vec![canary.into()],
+        event_namespaces: Vec::new(),
     };
     let d = e.kube.collect_diagnostics(&request, &out).await;
     assert!(

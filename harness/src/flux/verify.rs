@@ -119,6 +119,7 @@ pub async fn verify(
                 namespaces,
                 log_tail_lines: 50,
                 scrub: options.scrub.clone(),
+                event_namespaces: Vec::new(),
             };
             Some(kube.collect_diagnostics(&request, dir).await)
         }

@@ -174,6 +174,28 @@ impl Kube {
         self.apply_objects(objects, options).await
     }
 
+    /// Apply objects given as JSON (rendered manifests), namespaced ones that name no namespace
+    /// into `default_namespace` (see [`Kube::apply_objects`]).
+    pub async fn apply_values(
+        &self,
+        objects: &[Value],
+        default_namespace: Option<&str>,
+    ) -> Result<Vec<ObjectRef>, ApplyError> {
+        let mut dynamic = Vec::with_capacity(objects.len());
+        for (i, o) in objects.iter().enumerate() {
+            dynamic.push(to_object(o.clone()).map_err(|problem| ParseError::Shape {
+                source_name: "the rendered manifests".to_string(),
+                index: i + 1,
+                problem,
+            })?);
+        }
+        let options = ApplyOptions {
+            default_namespace: default_namespace.map(str::to_string),
+            ..ApplyOptions::default()
+        };
+        self.apply_objects(dynamic, &options).await
+    }
+
     /// Apply objects with server-side apply: CRDs first (then wait until each is `Established`,
     /// so their kinds resolve), namespaces next, then the rest in the given order.
     /// Returns what was applied, in apply order.

@@ -27,6 +27,9 @@ pub struct DiagnosticsRequest {
     pub log_tail_lines: i64,
     /// Values that must never be written (registry tokens); replaced by [`REDACTED`] everywhere.
     pub scrub: Vec<String>,
+    /// Namespaces whose events alone are dumped (no pods), the newest of them quoted in the
+    /// summary: a scenario's namespace, where what happened matters, not what else runs there.
+    pub event_namespaces: Vec<String>,
 }
 
 /// What was written.
@@ -37,6 +40,9 @@ pub struct Diagnostics {
     /// A short text for reports: conditions, warning events, collection problems.
     pub summary: String,
 }
+
+/// How many of a namespace's newest events the summary quotes (`event_namespaces`).
+const SUMMARY_EVENTS: usize = 15;
 
 /// The longest summary put into a report.
 const SUMMARY_LIMIT: usize = 4000;
@@ -164,6 +170,9 @@ impl Kube {
             self.dump_namespace(ns, request.log_tail_lines, &mut w, &mut summary)
                 .await;
         }
+        for ns in &request.event_namespaces {
+            self.dump_events(ns, true, &mut w, &mut summary).await;
+        }
         if !w.problems.is_empty() {
             let text = w.problems.join("\n") + "\n";
             w.write("problems.txt", &text);
@@ -248,30 +257,50 @@ impl Kube {
                 .problems
                 .push(format!("pods in `{ns}`: {}", short_error(&e))),
         }
-        let events: Api<Event> = Api::namespaced(self.client().clone(), ns);
-        match events.list(&ListParams::default()).await {
-            Ok(list) => {
-                let lines: Vec<String> = list.items.iter().map(event_line).collect();
-                for e in list
-                    .items
-                    .iter()
-                    .filter(|e| e.type_.as_deref() == Some("Warning"))
-                {
-                    let line = format!("  event: {}", event_line(e));
-                    if !summary.contains(&line) {
-                        let _ = writeln!(summary, "{line}");
-                    }
-                }
-                if !lines.is_empty() {
-                    w.write(
-                        &format!("events/namespace-{ns}.txt"),
-                        &(lines.join("\n") + "\n"),
-                    );
-                }
+        self.dump_events(ns, false, w, summary).await;
+    }
+
+    /// A namespace's events into `events/namespace-<ns>.txt`, oldest first; the summary quotes
+    /// its warnings, or (`quote_newest`) its newest [`SUMMARY_EVENTS`] events of any type.
+    async fn dump_events(
+        &self,
+        ns: &str,
+        quote_newest: bool,
+        w: &mut Writer<'_>,
+        summary: &mut String,
+    ) {
+        let api: Api<Event> = Api::namespaced(self.client().clone(), ns);
+        let mut events = match api.list(&ListParams::default()).await {
+            Ok(list) => list.items,
+            Err(e) => {
+                w.problems
+                    .push(format!("events in `{ns}`: {}", short_error(&e)));
+                return;
             }
-            Err(e) => w
-                .problems
-                .push(format!("events in `{ns}`: {}", short_error(&e))),
+        };
+        events.sort_by_key(super::objects::event_time);
+        let lines: Vec<String> = events.iter().map(event_line).collect();
+        if quote_newest && !lines.is_empty() {
+            let _ = writeln!(summary, "events in `{ns}` (newest last):");
+            let skip = lines.len().saturating_sub(SUMMARY_EVENTS);
+            for line in &lines[skip..] {
+                let _ = writeln!(summary, "  {line}");
+            }
+        }
+        let warnings = events
+            .iter()
+            .filter(|e| !quote_newest && e.type_.as_deref() == Some("Warning"));
+        for e in warnings {
+            let line = format!("  event: {}", event_line(e));
+            if !summary.contains(&line) {
+                let _ = writeln!(summary, "{line}");
+            }
+        }
+        if !lines.is_empty() {
+            w.write(
+                &format!("events/namespace-{ns}.txt"),
+                &(lines.join("\n") + "\n"),
+            );
         }
     }
 }

@@ -14,7 +14,8 @@ pub mod wait;
 pub use apply::{ApplyError, ApplyOptions, FIELD_MANAGER, ParseError, parse_documents};
 pub use client::{ConnectError, Kube, ResolveError, Resolved, ServerVersion, VersionError};
 pub use diagnostics::{Diagnostics, DiagnosticsRequest};
-pub use objects::{ObjectError, ObjectRef};
+pub use objects::{ListQuery, ObjectError, ObjectRef};
+pub use probe::ProbeError;
 pub use status::{
     Condition, ConditionExpectation, Failure, ObservedFailure, Readiness, Verdict, judge_condition,
     judge_failure, judge_ready,

@@ -87,6 +87,28 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// Objects of one kind, in one namespace or cluster-wide, optionally by label selector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub label_selector: Option<String>,
+}
+
+impl fmt::Display for ListQuery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if let Some(sel) = &self.label_selector {
+            write!(f, " matching `{sel}`")?;
+        }
+        match &self.namespace {
+            Some(ns) => write!(f, " in `{ns}`"),
+            None => write!(f, " cluster-wide"),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     #[error(transparent)]
@@ -103,6 +125,11 @@ pub enum ObjectError {
 }
 
 impl ObjectError {
+    /// Whether the object is absent (404 from a get-modify request such as a merge patch).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ObjectError::Api { source: kube::Error::Api(s), .. } if s.code == 404)
+    }
+
     /// Whether the API server could not be reached or answered with a server error, as opposed
     /// to refusing the request.
     pub fn is_unreachable(&self) -> bool {
@@ -266,7 +293,7 @@ impl Kube {
     }
 }
 
-fn event_time(e: &Event) -> String {
+pub(super) fn event_time(e: &Event) -> String {
     e.last_timestamp
         .as_ref()
         .map(|t| t.0.to_string())

@@ -131,6 +131,26 @@ impl Kube {
         })
     }
 
+    /// POST an empty JSON body to `url` from a probe pod in `namespace`, the way a webhook
+    /// sender inside the cluster does (subject to NetworkPolicies). The HTTP status code, `None`
+    /// when no HTTP answer came (refused, timed out); `Err` when no probe could be run at all.
+    pub async fn http_post_from_pod(
+        &self,
+        namespace: &str,
+        url: &str,
+    ) -> Result<Option<u16>, ProbeError> {
+        let spec = ProbeSpec {
+            namespace: namespace.to_string(),
+            name: format!("flux-compat-probe-{:08x}", unique_suffix()),
+            image: self.probe_image().await?,
+            command: http_post_command(url),
+            purpose: "webhook".into(),
+            timeout: Duration::from_secs(60),
+        };
+        let outcome = self.run_probe_pod(&spec).await?;
+        Ok(http_status(&outcome))
+    }
+
     /// Run a probe pod to completion and remove it; its exit code and output.
     pub async fn run_probe_pod(&self, spec: &ProbeSpec) -> Result<ProbeOutcome, ProbeError> {
         let pods: Api<Pod> = Api::namespaced(self.client().clone(), &spec.namespace);
@@ -166,6 +186,15 @@ impl Kube {
             .await;
         result
     }
+}
+
+/// A short suffix for probe pod names (time-derived; names only need to differ per run).
+fn unique_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or_default();
+    nanos ^ std::process::id()
 }
 
 /// A probe pod is done when its container terminated; an image the node cannot start fails.

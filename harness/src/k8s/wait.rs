@@ -2,14 +2,16 @@
 //! list, then a watch from that resourceVersion), bounded by its own timeout; nothing polls.
 
 use super::client::{Kube, ResolveError};
-use super::objects::{ObjectRef, to_value};
+use super::objects::{ListQuery, ObjectRef, to_value};
 use super::status::{
     self, ConditionExpectation, Failure, ObservedFailure, UNEXPECTEDLY_READY, Verdict,
 };
 use crate::model::Status;
 use futures::StreamExt;
+use kube::api::DynamicObject;
 use kube::runtime::watcher;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +97,36 @@ fn is_transient(e: &watcher::Error) -> bool {
     }
 }
 
+/// How a verdict ends a wait: `None` (and `last` updated) while pending.
+fn ended<T>(
+    verdict: Verdict<T>,
+    object: &str,
+    what: &str,
+    last: &mut String,
+) -> Option<Result<T, WaitError>> {
+    match verdict {
+        Verdict::Done(t) => Some(Ok(t)),
+        Verdict::Pending(state) => {
+            *last = state;
+            None
+        }
+        Verdict::Failed(Failure { reason, message }) => {
+            Some(Err(if reason == UNEXPECTEDLY_READY {
+                WaitError::UnexpectedlyReady {
+                    object: object.to_string(),
+                    expected: what.to_string(),
+                }
+            } else {
+                WaitError::Failed {
+                    object: object.to_string(),
+                    reason,
+                    message,
+                }
+            }))
+        }
+    }
+}
+
 impl Kube {
     /// Wait until `check` accepts the object's state. One watcher on the object, the whole wait
     /// bounded by `timeout`. `what` completes "wait for `X` to ...".
@@ -157,23 +189,8 @@ impl Kube {
                         });
                     }
                 };
-                match verdict {
-                    Verdict::Done(t) => return Ok(t),
-                    Verdict::Pending(state) => last = state,
-                    Verdict::Failed(Failure { reason, message }) => {
-                        return Err(if reason == UNEXPECTEDLY_READY {
-                            WaitError::UnexpectedlyReady {
-                                object: object.clone(),
-                                expected: what.to_string(),
-                            }
-                        } else {
-                            WaitError::Failed {
-                                object: object.clone(),
-                                reason,
-                                message,
-                            }
-                        });
-                    }
+                if let Some(end) = ended(verdict, &object, what, &mut last) {
+                    return end;
                 }
             }
             Err(WaitError::Timeout {
@@ -191,6 +208,90 @@ impl Kube {
             Err(_) => tracing::debug!(object = %object, what, "wait timed out"),
         }
         match outcome {
+            Ok(result) => result,
+            Err(_) => Err(WaitError::Timeout {
+                object: object.clone(),
+                what: what.to_string(),
+                timeout,
+                last,
+            }),
+        }
+    }
+
+    /// Wait until `check` accepts the set of objects `q` selects. One watcher over the kind
+    /// (namespace and label selector applied); the current set is judged after the initial list
+    /// and after every change, the whole wait bounded by `timeout`.
+    pub async fn wait_list<T>(
+        &self,
+        q: &ListQuery,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&[Value]) -> Verdict<T>,
+    ) -> Result<T, WaitError> {
+        let object = q.to_string();
+        let api = match q.namespace.as_deref() {
+            Some(ns) => self.api(&q.api_version, &q.kind, Some(ns), "*").await,
+            None => self.api_all(&q.api_version, &q.kind).await,
+        }
+        .map_err(|source| WaitError::Resolve {
+            object: object.clone(),
+            source,
+        })?
+        .0;
+        let mut config = watcher::Config::default();
+        if let Some(sel) = &q.label_selector {
+            config = config.labels(sel);
+        }
+        let mut last = "not observed yet".to_string();
+        let watch = async {
+            let mut stream = watcher(api, config).boxed();
+            let (mut current, mut initial) = (BTreeMap::new(), BTreeMap::new());
+            let key = |o: &DynamicObject| {
+                let m = &o.metadata;
+                (
+                    m.namespace.clone().unwrap_or_default(),
+                    m.name.clone().unwrap_or_default(),
+                )
+            };
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(watcher::Event::Init) => {
+                        initial.clear();
+                        continue;
+                    }
+                    Ok(watcher::Event::InitApply(o)) => {
+                        initial.insert(key(&o), to_value(&o));
+                        continue;
+                    }
+                    Ok(watcher::Event::InitDone) => current = std::mem::take(&mut initial),
+                    Ok(watcher::Event::Apply(o)) => {
+                        current.insert(key(&o), to_value(&o));
+                    }
+                    Ok(watcher::Event::Delete(o)) => {
+                        current.remove(&key(&o));
+                    }
+                    Err(watcher::Error::WatchError(s)) if s.code == 410 => continue,
+                    Err(source) => {
+                        return Err(WaitError::Watch {
+                            object: object.clone(),
+                            what: what.to_string(),
+                            source,
+                        });
+                    }
+                }
+                let items: Vec<Value> = current.values().cloned().collect();
+                if let Some(end) = ended(check(&items), &object, what, &mut last) {
+                    return end;
+                }
+            }
+            Err(WaitError::Timeout {
+                object: object.clone(),
+                what: what.to_string(),
+                timeout,
+                last: format!("{last} (the watch ended)"),
+            })
+        };
+        match tokio::time::timeout(timeout, watch).await {
             Ok(result) => result,
             Err(_) => Err(WaitError::Timeout {
                 object: object.clone(),

@@ -30,6 +30,7 @@ impl Diagnostics for KubeDiagnostics {
                     .iter()
                     .map(|t| t.expose().to_string())
                     .collect(),
+                event_namespaces: Vec::new(),
             };
             let dir = ctx.artifacts_dir.join("diagnostics");
             let d = kube.collect_diagnostics(&request, &dir).await;

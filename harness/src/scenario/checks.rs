@@ -2,7 +2,7 @@
 //! readiness, named conditions and expected failures): field paths, subset matches, events and
 //! webhook payloads. No I/O.
 
-use super::ops::{Observed, Verdict};
+use super::ops::Verdict;
 use regex::Regex;
 use serde_json::Value;
 
@@ -148,10 +148,7 @@ impl EventWant<'_> {
 }
 
 /// Verdict over a list of events.
-pub fn has_event(obs: Observed<'_>, want: &EventWant<'_>) -> Verdict {
-    let Observed::List(events) = obs else {
-        return Verdict::failed("Misuse", "events need a list");
-    };
+pub fn has_event(events: &[Value], want: &EventWant<'_>) -> Verdict {
     if events.iter().any(|e| want.matches(e)) {
         return Verdict::Done(());
     }
@@ -236,9 +233,9 @@ mod tests {
         let evs = vec![
             json!({"involvedObject": {"kind": "Kustomization", "name": "t"}, "reason": "ReconciliationFailed", "message": "x is forbidden"}),
         ];
-        assert_eq!(has_event(Observed::List(&evs), &want), Verdict::Done(()));
+        assert_eq!(has_event(&evs, &want), Verdict::Done(()));
         assert!(
-            matches!(has_event(Observed::List(&[]), &want), Verdict::Pending(m) if m.contains("among the 0 event(s)"))
+            matches!(has_event(&[], &want), Verdict::Pending(m) if m.contains("among the 0 event(s)"))
         );
     }
 }

@@ -1,20 +1,19 @@
 //! The scenario engine: runs one `Scenario` in one cell and returns its `ScenarioResult`.
 //! Owns step semantics (fail vs error vs skip, timeouts, `finally`, cancellation, diagnostics of
-//! touched objects); reaches the cluster, fixtures and Flux installer only through `ops` traits.
+//! touched objects); reaches the cluster through `k8s::Kube`, the fixture plane and the Flux
+//! installer through the `ops` traits.
 
 pub mod checks;
-pub mod diagnostics;
-pub mod k8s_ops;
 pub mod ops;
 pub mod tls;
 
 pub use ops::{
     CHALLENGE_CA_SECRET, ChallengeOps, Check, ControllerCrypto, FixtureOps, FluxOps,
-    GitPushRequest, KubeOps, ListQuery, ObjectRef, Observed, OpsError, Target, Verdict,
-    WaitOutcome,
+    GitPushRequest, ObjectRef, Observed, OpsError, Verdict, WaitOutcome,
 };
 
-use crate::k8s::{self, ConditionExpectation};
+use crate::errors::chain;
+use crate::k8s::{self, ApplyError, ConditionExpectation, Kube, ListQuery, ObjectError, WaitError};
 use crate::model::results::{ScenarioResult, Status, StepResult};
 use crate::model::scenario::{
     Action, CellTraits, ObjectRef as StepRef, Scenario, Step, install_version,
@@ -84,9 +83,9 @@ pub struct Artifacts {
     pub relative: String,
 }
 
-/// The engine over the three collaborators the runner provides.
-pub struct Engine<'a, K, F, X> {
-    pub kube: &'a K,
+/// The engine over the cluster and the two collaborators the runner provides.
+pub struct Engine<'a, F, X> {
+    pub kube: &'a Kube,
     pub fixtures: &'a F,
     pub flux: &'a X,
 }
@@ -153,6 +152,22 @@ impl Outcome {
             _ => Self::fail(e.to_string()),
         }
     }
+    /// An API server that answered and refused (validation, RBAC, unknown kind) is the product
+    /// under test answering; an unreachable one, or manifests that are no objects, the harness's.
+    fn from_apply(e: ApplyError) -> Self {
+        if e.is_unreachable() || matches!(e, ApplyError::Parse(_)) {
+            Self::error(chain(&e))
+        } else {
+            Self::fail(chain(&e))
+        }
+    }
+    fn from_object(e: ObjectError) -> Self {
+        if e.is_unreachable() {
+            Self::error(chain(&e))
+        } else {
+            Self::fail(chain(&e))
+        }
+    }
 }
 
 /// Mutable state of one scenario run.
@@ -205,7 +220,7 @@ impl Run {
     }
 }
 
-impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
+impl<F: FixtureOps, X: FluxOps> Engine<'_, F, X> {
     /// Run `scenario` in `cell`. Never panics on cluster behaviour and always returns a result:
     /// skipped with the reason when the scenario does not apply, otherwise one `StepResult` per
     /// step (unreached steps are skipped with the reason), `finally` steps always run, and the
@@ -311,9 +326,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
         };
         let mut diagnostics = None;
         if failed(&steps) {
-            diagnostics = Some(
-                diagnostics::capture(self.kube, &run.namespace, &run.touched, &artifacts.dir).await,
-            );
+            diagnostics = Some(self.capture(&run, &artifacts.dir).await);
         }
 
         // `finally` always runs, also after failure, timeout and cancellation; each step is
@@ -362,9 +375,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             });
         // Only cleanup failed: capture what is left now.
         if diagnostics.is_none() && failed(&steps) {
-            diagnostics = Some(
-                diagnostics::capture(self.kube, &run.namespace, &run.touched, &artifacts.dir).await,
-            );
+            diagnostics = Some(self.capture(&run, &artifacts.dir).await);
         }
         let artifacts_rel = diagnostics.as_ref().map(|_| artifacts.relative.clone());
 
@@ -406,17 +417,21 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 }
             }
         });
-        if let Err(e) = self.kube.apply(&[ns], None).await {
-            return Outcome::error(format!("create namespace `{}`: {e}", run.namespace));
+        if let Err(e) = self.kube.apply_values(&[ns], None).await {
+            return Outcome::error(format!(
+                "create namespace `{}`: {}",
+                run.namespace,
+                chain(&e)
+            ));
         }
         let objects = match self.fixtures.namespace_objects(&run.namespace) {
             Ok(o) => o,
             Err(e) => return Outcome::error(format!("fixture objects: {e}")),
         };
         if !objects.is_empty()
-            && let Err(e) = self.kube.apply(&objects, Some(&run.namespace)).await
+            && let Err(e) = self.kube.apply_values(&objects, Some(&run.namespace)).await
         {
-            return Outcome::error(format!("apply fixture Secrets: {e}"));
+            return Outcome::error(format!("apply fixture Secrets: {}", chain(&e)));
         }
         // Only scenarios that judge TLS challenges get their CA: others' namespaces stay as before.
         let judges_tls = scenario
@@ -432,8 +447,12 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 "type": "Opaque",
                 "data": {"ca.crt": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, c.ca_pem())},
             });
-            if let Err(e) = self.kube.apply(&[secret], Some(&run.namespace)).await {
-                return Outcome::error(format!("apply the TLS challenge CA Secret: {e}"));
+            if let Err(e) = self
+                .kube
+                .apply_values(&[secret], Some(&run.namespace))
+                .await
+            {
+                return Outcome::error(format!("apply the TLS challenge CA Secret: {}", chain(&e)));
             }
         }
         Outcome::pass()
@@ -446,22 +465,33 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             namespace: None,
             name: namespace.into(),
         };
-        match self.kube.delete(&key).await {
-            Ok(()) | Err(OpsError::NotFound(_)) => {}
-            Err(e) => return Outcome::error(format!("delete namespace: {e}")),
+        if let Err(e) = self.kube.delete(&key).await {
+            return Outcome::error(format!("delete namespace: {}", chain(&e)));
         }
+        let timeout = cell.teardown_timeout;
         match self
             .kube
-            .wait(&Target::Object(key), &gone_check, cell.teardown_timeout)
+            .wait_for(&key, "be deleted", timeout, gone_check)
             .await
         {
-            Ok(WaitOutcome::Done) => Outcome::pass(),
-            Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => Outcome::error(format!(
-                "namespace `{namespace}` still present after {}: {m}",
-                humantime::format_duration(cell.teardown_timeout)
+            Ok(()) => Outcome::pass(),
+            Err(WaitError::Timeout { last, .. }) => Outcome::error(format!(
+                "namespace `{namespace}` still present after {}: {last}",
+                humantime::format_duration(timeout)
             )),
-            Err(e) => Outcome::error(format!("delete namespace: {e}")),
+            Err(e) => Outcome::error(format!("delete namespace: {}", chain(&e))),
         }
+    }
+
+    /// Diagnostics of exactly the touched objects (with their events) and the scenario
+    /// namespace's events, by the `k8s` collector; the summary goes into the result.
+    async fn capture(&self, run: &Run, dir: &std::path::Path) -> String {
+        let request = k8s::DiagnosticsRequest {
+            objects: run.touched.clone(),
+            event_namespaces: vec![run.namespace.clone()],
+            ..k8s::DiagnosticsRequest::default()
+        };
+        self.kube.collect_diagnostics(&request, dir).await.summary
     }
 
     /// A step under its budget: waits get the budget themselves (to report what they last saw);
@@ -495,22 +525,15 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     Some(c) => format!("{c}={}", w.status),
                 };
                 let result = match &w.condition {
-                    None => {
-                        let check = |o: Observed<'_>| on_object(o, k8s::judge_ready);
-                        self.kube
-                            .wait(&Target::Object(key.clone()), &check, budget)
-                            .await
-                    }
+                    None => self.kube.wait_ready(&key, budget).await,
                     Some(c) => {
                         let mut want = ConditionExpectation::new(c).status(&w.status);
                         want.reason = w.reason.clone();
                         want.message = message;
-                        let check = |o: Observed<'_>| {
-                            on_object(o, |v| done(k8s::judge_condition(v, &want)))
-                        };
                         self.kube
-                            .wait(&Target::Object(key.clone()), &check, budget)
+                            .wait_condition(&key, &want, budget)
                             .await
+                            .map(drop)
                     }
                 };
                 judge_wait(result, &key, &what, budget)
@@ -528,11 +551,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 let mut want = ConditionExpectation::new(&e.condition).status("False");
                 want.reason = e.reason.clone();
                 want.message = message;
-                let check = |o: Observed<'_>| on_object(o, |v| done(k8s::judge_failure(v, &want)));
-                let result = self
-                    .kube
-                    .wait(&Target::Object(key.clone()), &check, budget)
-                    .await;
+                let result = self.kube.wait_failure(&key, &want, budget).await;
                 let mut what = format!("{}=False", e.condition);
                 if let Some(r) = &e.reason {
                     what.push_str(&format!(" with reason `{r}`"));
@@ -554,8 +573,10 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     Err(e) => return Outcome::error(e),
                 };
                 run.touch(&key);
-                if let Err(e) = self.kube.delete(&key).await {
-                    return Outcome::from_ops(e);
+                match self.kube.delete(&key).await {
+                    Ok(true) => {}
+                    Ok(false) => return Outcome::fail(format!("`{key}` not found")),
+                    Err(e) => return Outcome::from_object(e),
                 }
                 if !*wait {
                     return Outcome::pass();
@@ -563,7 +584,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 let until = Instant::now() + budget;
                 let r = self
                     .kube
-                    .wait(&Target::Object(key.clone()), &gone_check, budget)
+                    .wait_for(&key, "be deleted", budget, gone_check)
                     .await;
                 let o = judge_wait(r, &key, "deletion", budget);
                 if o.status != Status::Pass {
@@ -578,7 +599,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     let left = until.saturating_duration_since(Instant::now());
                     let r = self
                         .kube
-                        .wait(&Target::Object(gk.clone()), &gone_check, left)
+                        .wait_for(&gk, "be deleted", left, gone_check)
                         .await;
                     let o = judge_wait(r, &gk, "pruning / garbage collection", left);
                     if o.status != Status::Pass {
@@ -593,9 +614,10 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                     Err(e) => return Outcome::error(e),
                 };
                 run.touch(&key);
-                match self.kube.patch_merge(&key, patch).await {
-                    Ok(()) => Outcome::pass(),
-                    Err(e) => Outcome::from_ops(e),
+                match self.kube.merge_patch(&key, patch).await {
+                    Ok(_) => Outcome::pass(),
+                    Err(e) if e.is_not_found() => Outcome::fail(format!("`{key}` not found")),
+                    Err(e) => Outcome::from_object(e),
                 }
             }
             Action::GitPush(g) => {
@@ -644,9 +666,9 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 };
                 run.touch(&key);
                 let receiver = match self.kube.get(&key).await {
-                    Ok(Some(r)) => r,
+                    Ok(Some(r)) => k8s::objects::to_value(&r),
                     Ok(None) => return Outcome::fail(format!("`{key}` not found")),
-                    Err(e) => return Outcome::from_ops(e),
+                    Err(e) => return Outcome::from_object(e),
                 };
                 let Some(path) = receiver
                     .pointer("/status/webhookPath")
@@ -668,7 +690,8 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                         "no HTTP answer from `{url}` to a pod in `{}` (a NetworkPolicy or the receiver refused it)",
                         run.namespace
                     )),
-                    Err(e) => Outcome::from_ops(e),
+                    // No probe pod could run: the harness cannot send, whatever the product.
+                    Err(e) => Outcome::error(format!("POST `{url}` from a pod: {}", chain(&e))),
                 }
             }
             Action::TlsChallenges(t) => self.tls_challenges(t, cell, run, budget).await,
@@ -834,7 +857,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
             }
             run.applied_kinds.insert(kind.to_string(), api.to_string());
         }
-        match self.kube.apply(&objects, Some(&run.namespace)).await {
+        match self.kube.apply_values(&objects, Some(&run.namespace)).await {
             Ok(keys) => {
                 for k in &keys {
                     run.touch(k);
@@ -846,7 +869,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 for k in objects.iter().filter_map(ObjectRef::of_value) {
                     run.touch(&k);
                 }
-                Outcome::from_ops(e)
+                Outcome::from_apply(e)
             }
         }
     }
@@ -881,8 +904,8 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 };
                 compiled.push((f, path, re));
             }
-            let check = |o: Observed<'_>| {
-                let Observed::Object(Some(obj)) = o else {
+            let check = |o: Option<&Value>| {
+                let Some(obj) = o else {
                     return Verdict::Pending("not found".into());
                 };
                 for (f, path, re) in &compiled {
@@ -918,10 +941,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 }
                 Verdict::Done(())
             };
-            let r = self
-                .kube
-                .wait(&Target::Object(key.clone()), &check, left())
-                .await;
+            let r = self.kube.wait_for(&key, "match", left(), check).await;
             let o = judge_wait(r, &key, "the asserted content", budget);
             if o.status != Status::Pass {
                 return o;
@@ -965,9 +985,9 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 },
             };
             let want = c.equals as usize;
-            let check = |o: Observed<'_>| match o {
-                Observed::List(items) if items.len() == want => Verdict::Done(()),
-                Observed::List(items) => Verdict::Pending(format!(
+            let check = |items: &[Value]| match items {
+                items if items.len() == want => Verdict::Done(()),
+                items => Verdict::Pending(format!(
                     "{} {}(s) present: {}",
                     items.len(),
                     q.kind,
@@ -977,15 +997,10 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
-                Observed::Object(_) => Verdict::failed("Misuse", "count needs a list"),
             };
-            match self
-                .kube
-                .wait(&Target::List(q.clone()), &check, left())
-                .await
-            {
-                Ok(WaitOutcome::Done) => {}
-                Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => {
+            match self.kube.wait_list(&q, "be counted", left(), check).await {
+                Ok(()) => {}
+                Err(WaitError::Failed { message: m, .. } | WaitError::Timeout { last: m, .. }) => {
                     return Outcome::fail(format!(
                         "expected {want} {}(s){} {}: {m}",
                         q.kind,
@@ -999,7 +1014,7 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                             .unwrap_or_else(|| "cluster-wide".into())
                     ));
                 }
-                Err(e) => return Outcome::from_ops(e),
+                Err(e) => return Outcome::error(chain(&e)),
             }
         }
         if let Some(e) = &a.event {
@@ -1032,11 +1047,17 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 namespace: Some(run.namespace.clone()),
                 label_selector: None,
             };
-            let check = |o: Observed<'_>| checks::has_event(o, &want);
-            match self.kube.wait(&Target::List(q), &check, left()).await {
-                Ok(WaitOutcome::Done) => {}
-                Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => return Outcome::fail(m),
-                Err(err) => return Outcome::from_ops(err),
+            let check = |items: &[Value]| checks::has_event(items, &want);
+            match self
+                .kube
+                .wait_list(&q, "report the event", left(), check)
+                .await
+            {
+                Ok(()) => {}
+                Err(WaitError::Failed { message: m, .. } | WaitError::Timeout { last: m, .. }) => {
+                    return Outcome::fail(m);
+                }
+                Err(err) => return Outcome::error(chain(&err)),
             }
         }
         if let Some(w) = &a.webhook {
@@ -1061,7 +1082,10 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
                 reason: w.reason.as_deref(),
                 message: re.as_ref(),
             };
-            let check = |o: Observed<'_>| checks::has_event(o, &want);
+            let check = |o: Observed<'_>| match o {
+                Observed::List(payloads) => checks::has_event(payloads, &want),
+                Observed::Object(_) => Verdict::failed("Misuse", "payloads are a list"),
+            };
             match self.fixtures.wait_webhook(&check, left()).await {
                 Ok(WaitOutcome::Done) => {}
                 Ok(WaitOutcome::Failed(m) | WaitOutcome::TimedOut(m)) => {
@@ -1074,66 +1098,59 @@ impl<K: KubeOps, F: FixtureOps, X: FluxOps> Engine<'_, K, F, X> {
     }
 }
 
-fn gone_check(o: Observed<'_>) -> Verdict {
-    match o {
-        Observed::Object(None) => Verdict::Done(()),
-        Observed::Object(Some(obj)) => {
-            let finalizers = obj
-                .pointer("/metadata/finalizers")
-                .and_then(Value::as_array)
-                .map(|f| {
-                    f.iter()
-                        .filter_map(Value::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default();
-            let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
-            Verdict::Pending(match (deleting, finalizers.is_empty()) {
-                (true, false) => format!("still present, deleting, finalizers: {finalizers}"),
-                (true, true) => "still present, deleting".into(),
-                (false, _) => "still present, not being deleted".into(),
-            })
-        }
-        Observed::List(_) => Verdict::failed("Misuse", "deletion needs a single object"),
-    }
+/// Deleted: gone, or still there with what holds it.
+fn gone_check(o: Option<&Value>) -> Verdict {
+    let Some(obj) = o else {
+        return Verdict::Done(());
+    };
+    let finalizers = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|f| {
+            f.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let deleting = obj.pointer("/metadata/deletionTimestamp").is_some();
+    Verdict::Pending(match (deleting, finalizers.is_empty()) {
+        (true, false) => format!("still present, deleting, finalizers: {finalizers}"),
+        (true, true) => "still present, deleting".into(),
+        (false, _) => "still present, not being deleted".into(),
+    })
 }
 
-/// A judgement of single objects applied to what a wait observes.
-fn on_object(o: Observed<'_>, judge: impl FnOnce(Option<&Value>) -> Verdict) -> Verdict {
-    match o {
-        Observed::Object(v) => judge(v),
-        Observed::List(_) => Verdict::failed("Misuse", "this wait needs a single object"),
-    }
-}
-
-/// A judgement's found value is not needed by the step, only that it was found.
-fn done<T>(v: Verdict<T>) -> Verdict {
-    match v {
-        Verdict::Done(_) => Verdict::Done(()),
-        Verdict::Pending(m) => Verdict::Pending(m),
-        Verdict::Failed(f) => Verdict::Failed(f),
+/// A failure as a step reports it: `Reason: message`.
+fn failure_text(reason: &str, message: &str) -> String {
+    match reason {
+        "" => message.to_string(),
+        r => format!("{r}: {message}"),
     }
 }
 
 /// Turn a wait's result into a step outcome: not reaching the state is the product's failure,
 /// an API problem the harness's error.
-fn judge_wait(
-    r: Result<WaitOutcome, OpsError>,
+fn judge_wait<T>(
+    r: Result<T, WaitError>,
     key: &ObjectRef,
     what: &str,
     budget: Duration,
 ) -> Outcome {
+    let unreachable = |m: String| Outcome::fail(format!("`{key}`: {what} cannot be reached: {m}"));
     match r {
-        Ok(WaitOutcome::Done) => Outcome::pass(),
-        Ok(WaitOutcome::Failed(m)) => {
-            Outcome::fail(format!("`{key}`: {what} cannot be reached: {m}"))
+        Ok(_) => Outcome::pass(),
+        Err(WaitError::Failed {
+            reason, message, ..
+        }) => unreachable(failure_text(&reason, &message)),
+        Err(WaitError::UnexpectedlyReady { .. }) => {
+            unreachable("it became ready instead of failing".into())
         }
-        Ok(WaitOutcome::TimedOut(m)) => Outcome::fail(format!(
-            "`{key}`: {what} not reached within {}; last seen: {m}",
+        Err(WaitError::Timeout { last, .. }) => Outcome::fail(format!(
+            "`{key}`: {what} not reached within {}; last seen: {last}",
             humantime::format_duration(budget)
         )),
-        Err(e) => Outcome::error(format!("`{key}`: {e}")),
+        Err(e) => Outcome::error(format!("`{key}`: {}", chain(&e))),
     }
 }
 

@@ -1,7 +1,6 @@
-//! The engine's view of the world outside it: the cluster (`KubeOps`, implemented over `k8s`),
-//! the fixture plane (`FixtureOps`, with its TLS challenge endpoints as `ChallengeOps`) and the
-//! Flux installer (`FluxOps`), all implemented by the runner. Traits only, so the engine is
-//! tested with doubles and never owns a client.
+//! The engine's view of what is not Kubernetes: the fixture plane (`FixtureOps`, with its TLS
+//! challenge endpoints as `ChallengeOps`) and the Flux installer (`FluxOps`), both implemented by
+//! the runner. The cluster itself the engine reaches through `k8s::Kube`.
 
 use crate::fips::tls::challenge::{Attempt, ChallengeId};
 use crate::fips::tls::policy::{Family, GoVersion};
@@ -15,23 +14,7 @@ use std::future::Future;
 pub use crate::k8s::{ObjectRef, Verdict};
 use std::time::Duration;
 
-/// Objects of one kind, optionally in one namespace and matching a label selector.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ListQuery {
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub label_selector: Option<String>,
-}
-
-/// What a wait watches.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Target {
-    Object(ObjectRef),
-    List(ListQuery),
-}
-
-/// What the watch currently sees.
+/// What a fixture-plane watch currently sees (the webhook sink's payloads).
 #[derive(Clone, Copy, Debug)]
 pub enum Observed<'a> {
     /// `None`: the object does not exist (yet, or any more).
@@ -48,7 +31,7 @@ pub enum WaitOutcome {
     TimedOut(String),
 }
 
-/// A predicate over observations, evaluated on every watch event.
+/// A predicate over observations, evaluated on every change.
 pub type Check<'a> = &'a (dyn Fn(Observed<'_>) -> Verdict + Send + Sync);
 
 /// Why an operation did not complete. The variant decides fail versus error.
@@ -72,44 +55,6 @@ impl OpsError {
             message: message.to_string(),
         }
     }
-}
-
-/// The cluster operations the engine needs. Implemented over the `k8s` module (server-side
-/// apply with discovery, watch-based waits); tests use an in-memory double.
-pub trait KubeOps: Send + Sync {
-    /// Server-side apply, in order; namespaced objects that name no namespace go to
-    /// `default_namespace`. Returns the keys of the applied objects as applied.
-    fn apply(
-        &self,
-        objects: &[Value],
-        default_namespace: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<ObjectRef>, OpsError>> + Send;
-    fn get(&self, key: &ObjectRef) -> impl Future<Output = Result<Option<Value>, OpsError>> + Send;
-    fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Vec<Value>, OpsError>> + Send;
-    /// Start deleting; `NotFound` when there is nothing to delete.
-    fn delete(&self, key: &ObjectRef) -> impl Future<Output = Result<(), OpsError>> + Send;
-    /// JSON merge patch; `NotFound` when the object does not exist.
-    fn patch_merge(
-        &self,
-        key: &ObjectRef,
-        patch: &Value,
-    ) -> impl Future<Output = Result<(), OpsError>> + Send;
-    /// POST an empty JSON body to `url` from a probe pod in `namespace` (in-cluster traffic,
-    /// subject to the cluster's NetworkPolicies like a real webhook sender inside the cluster);
-    /// returns the HTTP status code, `None` when no HTTP answer came (refused, timed out).
-    fn http_post_from_pod(
-        &self,
-        namespace: &str,
-        url: &str,
-    ) -> impl Future<Output = Result<Option<u16>, OpsError>> + Send;
-    /// Watch `target` until `check` says `Done` or `Failed`, or `timeout` passes. Watch-based:
-    /// every change is judged, nothing is polled on a timer.
-    fn wait(
-        &self,
-        target: &Target,
-        check: Check<'_>,
-        timeout: Duration,
-    ) -> impl Future<Output = Result<WaitOutcome, OpsError>> + Send;
 }
 
 /// A commit to push to a fixture git repository (templates already rendered).
