@@ -11,8 +11,13 @@ ZIZMOR_VERSION=1.32.0
 CHECK_JSONSCHEMA_VERSION=0.39.0
 venv=".tools/workflow-lint-${ZIZMOR_VERSION}-${CHECK_JSONSCHEMA_VERSION}"
 
-# A venv records its own path, so it is built in place; the stamp marks a complete install.
-if [ ! -f "$venv/.complete" ]; then
+# A venv records its own path, so it is built in place; the stamp marks a complete install, and
+# a venv whose tools no longer start (the checkout moved) is built again.
+usable() {
+  [ -f "$venv/.complete" ] && "$venv/bin/check-jsonschema" --version >/dev/null 2>&1 &&
+    "$venv/bin/zizmor" --version >/dev/null 2>&1
+}
+if ! usable; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   if ! PIP_ROOT_USER_ACTION=ignore "$venv/bin/pip" install -q --disable-pip-version-check \
