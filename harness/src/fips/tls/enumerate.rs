@@ -234,21 +234,12 @@ pub fn suites(t: &Target, v: TlsVersion) -> Chain {
 /// forces one), TLS 1.0–1.2 the ECDHE ServerKeyExchange's curve.
 pub fn groups(t: &Target, v: TlsVersion) -> Chain {
     let sigalgs = all_sigalgs();
-    if v == TlsVersion::TLS13 {
-        let suites = suites_for(v);
-        let offer = |g: &[u16]| {
-            t.ask(&Offer {
-                version: v,
-                suites: &suites,
-                groups: g,
-                sigalgs: &sigalgs,
-                ems: true,
-                sni: t.sni.as_deref(),
-            })
-        };
-        return eliminate(v, "group", all_groups(), &no_anchors, &offer, &|f| f.group);
-    }
-    let suites = kx_suites(true);
+    let tls13 = v == TlsVersion::TLS13;
+    let suites = if tls13 {
+        suites_for(v)
+    } else {
+        kx_suites(true)
+    };
     let offer = |g: &[u16]| {
         t.ask(&Offer {
             version: v,
@@ -259,6 +250,9 @@ pub fn groups(t: &Target, v: TlsVersion) -> Chain {
             sni: t.sni.as_deref(),
         })
     };
+    if tls13 {
+        return eliminate(v, "group", all_groups(), &no_anchors, &offer, &|f| f.group);
+    }
     // Only elliptic groups appear in a TLS 1.0–1.2 ServerKeyExchange.
     let pool: Vec<u16> = all_groups().into_iter().filter(|g| *g < 0x0100).collect();
     let anchors = |found: &[u16]| {
