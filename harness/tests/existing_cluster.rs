@@ -9,10 +9,9 @@ mod support;
 
 use flux_compat::cluster::existing::ExistingProvider;
 use flux_compat::cluster::{Cluster, Provider};
-use flux_compat::config::{self, Loaded, Sources};
+use flux_compat::config::Loaded;
 use flux_compat::flux::manifests::ManifestSource;
 use flux_compat::model::Status;
-use flux_compat::model::matrix::{Provider as MatrixProvider, ProviderKind};
 use flux_compat::plan::{self, Filter, PlannedCell};
 use flux_compat::runner::cleanup::{Registry, Scope};
 use flux_compat::runner::events::Recorder;
@@ -31,22 +30,7 @@ use tokio_util::sync::CancellationToken;
 const TOKEN: &str = "ghp_existingClusterCanary0123456789ABCDEF";
 
 fn loaded_with_double(kc: &std::path::Path) -> Loaded {
-    let root = support::root();
-    let mut loaded = config::load(&Sources {
-        matrix: root.join("matrix.yaml"),
-        scenarios_dir: None,
-    })
-    .unwrap_or_else(|p| panic!("{p:#?}"));
-    loaded.matrix.providers.push(MatrixProvider {
-        name: "double".into(),
-        kind: ProviderKind::Existing {
-            kubeconfig: Some(kc.to_path_buf()),
-            context: CONTEXT.into(),
-            kubernetes: "1.36".parse().unwrap(),
-        },
-        enabled: true,
-    });
-    loaded
+    support::apiserver::matrix_with_double(kc, None)
 }
 
 fn cell(loaded: &Loaded, channel: &str) -> PlannedCell {

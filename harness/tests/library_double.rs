@@ -9,9 +9,7 @@ mod support;
 
 use flux_compat::cluster::Provider;
 use flux_compat::cluster::existing::ExistingProvider;
-use flux_compat::config::{self, Sources};
 use flux_compat::flux::manifests::ManifestSource;
-use flux_compat::model::matrix::{Provider as MatrixProvider, ProviderKind};
 use flux_compat::model::{RunResult, Status};
 use flux_compat::plan::{self, Filter};
 use flux_compat::runner::diagnostics::KubeDiagnostics;
@@ -48,20 +46,7 @@ async fn run_channel(
     std::fs::create_dir_all(&dir).unwrap();
     let kc = server.write_kubeconfig(&dir);
     let root = support::root();
-    let mut loaded = config::load(&Sources {
-        matrix: root.join("matrix.yaml"),
-        scenarios_dir: None,
-    })
-    .unwrap_or_else(|p| panic!("{p:#?}"));
-    loaded.matrix.providers.push(MatrixProvider {
-        name: "double".into(),
-        kind: ProviderKind::Existing {
-            kubeconfig: Some(kc.clone()),
-            context: CONTEXT.into(),
-            kubernetes: "1.36".parse().unwrap(),
-        },
-        enabled: true,
-    });
+    let loaded = support::apiserver::matrix_with_double(&kc, None);
     // `LIBRARY_DOUBLE_SCENARIOS=a,b` narrows the run while debugging one scenario.
     let scenarios: Vec<String> = std::env::var("LIBRARY_DOUBLE_SCENARIOS")
         .map(|s| s.split(',').map(str::to_string).collect())

@@ -9,10 +9,8 @@ mod support;
 use flux_compat::cluster::Provider;
 use flux_compat::cluster::existing::ExistingProvider;
 use flux_compat::cluster::mirror::{ProxyStats, stats_properties};
-use flux_compat::config::{self, Sources};
 use flux_compat::flux::manifests::ManifestSource;
 use flux_compat::model::Status;
-use flux_compat::model::matrix::{Provider as MatrixProvider, ProviderKind};
 use flux_compat::plan::{self, Filter};
 use flux_compat::report::live::ReportWriter;
 use flux_compat::runner::diagnostics::KubeDiagnostics;
@@ -82,20 +80,7 @@ async fn run(greeting_expected: &str) -> (flux_compat::model::RunResult, tempfil
     let sdir = dir.path().join("scenarios");
     std::fs::create_dir_all(&sdir).unwrap();
     std::fs::write(sdir.join("wiring.yaml"), scenario(greeting_expected)).unwrap();
-    let mut loaded = config::load(&Sources {
-        matrix: root.join("matrix.yaml"),
-        scenarios_dir: Some(sdir),
-    })
-    .unwrap_or_else(|p| panic!("{p:#?}"));
-    loaded.matrix.providers.push(MatrixProvider {
-        name: "double".into(),
-        kind: ProviderKind::Existing {
-            kubeconfig: Some(kc.clone()),
-            context: CONTEXT.into(),
-            kubernetes: "1.36".parse().unwrap(),
-        },
-        enabled: true,
-    });
+    let loaded = support::apiserver::matrix_with_double(&kc, Some(sdir));
     let filter = Filter {
         providers: vec!["double".into()],
         channels: vec!["upstream".into()],

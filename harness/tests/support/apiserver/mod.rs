@@ -322,3 +322,28 @@ impl Drop for ApiServer {
         }
     }
 }
+
+/// The shipped matrix (scenarios from `scenarios_dir`, else the library) plus an enabled
+/// `existing` provider named `double` that points at a double's kubeconfig: the configuration
+/// every end-to-end test on the double starts from.
+pub fn matrix_with_double(
+    kubeconfig: &Path,
+    scenarios_dir: Option<PathBuf>,
+) -> flux_compat::config::Loaded {
+    use flux_compat::model::matrix::{Provider, ProviderKind};
+    let mut loaded = flux_compat::config::load(&flux_compat::config::Sources {
+        matrix: super::root().join("matrix.yaml"),
+        scenarios_dir,
+    })
+    .unwrap_or_else(|p| panic!("{p:#?}"));
+    loaded.matrix.providers.push(Provider {
+        name: "double".into(),
+        kind: ProviderKind::Existing {
+            kubeconfig: Some(kubeconfig.to_path_buf()),
+            context: CONTEXT.into(),
+            kubernetes: "1.36".parse().unwrap(),
+        },
+        enabled: true,
+    });
+    loaded
+}
